@@ -1,0 +1,282 @@
+"""`denoise_video`: decode -> denoise -> encode, three stages overlapping in threads.
+
+    decode thread     main thread (device)                     encode thread
+    VideoReader  -->  upload, YCbCr->RGB, Engine, RGB->YCbCr -->  VideoWriter (+ audio copy)
+
+Queues between the stages are short, so memory is bounded by a few frames and the engine's
+window, never by the length of the video. The output is written to a hidden file beside the
+target and renamed only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import secrets
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from vdenoise.device import describe, precision_name, select_device, select_precision
+from vdenoise.engine import Engine
+from vdenoise.errors import UsageError, VdenoiseError
+from vdenoise.io import Reader, is_image_sequence, open_input
+from vdenoise.io.colour import planes_to_rgb, rgb_to_planes
+from vdenoise.io.encoding import EncodeOptions
+from vdenoise.io.frames import ImageSequenceWriter, split_pattern
+from vdenoise.io.media import Frame, VideoInfo
+from vdenoise.io.passthrough import AudioMode
+from vdenoise.io.reader import VideoReader
+from vdenoise.io.writer import VideoWriter
+from vdenoise.models.base import VideoDenoiser
+from vdenoise.threads import Consumer, Prefetcher
+
+QUEUE_DEPTH = 8  # frames between stages
+
+
+class Observer(Protocol):
+    """Receives progress from a run (the CLI draws a progress bar from it)."""
+
+    def note(self, message: str) -> None: ...
+    def start(self, total: int | None) -> None: ...
+    def advance(self, frames: int) -> None: ...
+
+
+class SilentObserver:
+    def note(self, message: str) -> None:
+        pass
+
+    def start(self, total: int | None) -> None:
+        pass
+
+    def advance(self, frames: int) -> None:
+        pass
+
+
+@dataclass
+class DenoiseReport:
+    """What a run did, for the summary line and `--json`."""
+
+    input: str
+    output: str
+    frames: int
+    seconds: float
+    device: str
+    precision: str
+    tile: int
+    pix_fmt: str
+    codec: str
+    notes: list[str] = field(default_factory=list)
+    decode_errors: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fps": round(self.fps, 3), "seconds": round(self.seconds, 3)}
+
+
+def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+    """Refuse what would lose data or cannot work, before anything is decoded.
+
+    `dst` is the output file, or the folder of an image-sequence output.
+    """
+    if not src.exists():
+        raise UsageError(f"{src} does not exist")
+    if dst.resolve() == src.resolve() or (dst.exists() and os.path.samefile(src, dst)):
+        raise UsageError("the output would overwrite the input", "choose another output name")
+    empty_folder = dst.is_dir() and not any(dst.iterdir())
+    if dst.exists() and not empty_folder and not overwrite:
+        raise UsageError(f"{dst} already exists", "pass --overwrite to replace it")
+    if not dst.parent.is_dir():
+        raise UsageError(f"the folder {dst.parent} does not exist")
+
+
+@contextlib.contextmanager
+def staged_output(dst: Path, as_folder: bool) -> Iterator[Path]:
+    """A hidden temporary path beside `dst`, moved onto it only if the block succeeds."""
+    token = secrets.token_hex(4)
+    tmp = dst.parent / f".{dst.name}.vdenoise-{token}{'' if as_folder else dst.suffix}"
+    try:
+        if as_folder:
+            tmp.mkdir()
+        else:
+            tmp.touch()
+    except OSError as e:
+        raise VdenoiseError(f"cannot write in {dst.parent} ({e.strerror})") from None
+    try:
+        yield tmp
+        if as_folder and dst.exists():
+            old = dst.parent / f".{dst.name}.vdenoise-old-{token}"
+            dst.rename(old)
+            tmp.rename(dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dst)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def source_notes(info: VideoInfo) -> list[str]:
+    """What the user should know about how the input is read."""
+    notes = []
+    if info.colour_guessed:
+        notes.append(f"no colour tags: decoding as {info.colour.name}, as players do")
+    if info.tags.is_hdr:
+        notes.append(
+            f"HDR video kept as {info.bits}-bit with its tags; "
+            "mastering-display metadata is not carried over"
+        )
+    if info.interlaced:
+        notes.append("interlaced video: fields are denoised together as progressive frames")
+    return notes
+
+
+def _open_writer(
+    tmp: Path, pattern: str | None, reader: Reader, encode: EncodeOptions, audio: AudioMode
+) -> VideoWriter | ImageSequenceWriter:
+    info = reader.info
+    if pattern is not None:
+        writer = ImageSequenceWriter(tmp, pattern, info)
+        if info.audio_streams and audio != "none":
+            writer.notes.append("audio not written: image sequences hold no audio")
+        return writer
+    source = reader.container if isinstance(reader, VideoReader) else None
+    return VideoWriter(tmp, info, encode, source=source, audio=audio)
+
+
+def _drain(side: queue.SimpleQueue[Any], handle: Callable[[Any], None]) -> None:
+    while True:
+        try:
+            handle(side.get_nowait())
+        except queue.Empty:
+            return
+
+
+def denoise_video(
+    src: str | Path,
+    dst: str | Path,
+    model: VideoDenoiser,
+    *,
+    sigma: float = 0.0,
+    encode: EncodeOptions | None = None,
+    audio: AudioMode = "copy",
+    device: str = "auto",
+    precision: str = "auto",
+    tile: int | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    fps: float | None = None,
+    overwrite: bool = False,
+    ignore_errors: bool = False,
+    observer: Observer | None = None,
+) -> DenoiseReport:
+    """Denoise a video file (or image-sequence folder) into `dst`, keeping all else as it was.
+
+    `sigma` is the noise level on the 0-255 scale; `tile` None picks tiles from free memory.
+    """
+    src, dst = Path(src), Path(dst)
+    observer = observer or SilentObserver()
+    pattern = None
+    if is_image_sequence(dst):
+        dst, pattern = split_pattern(dst)
+    check_paths(src, dst, overwrite)
+    if start is not None and start < 0:
+        raise UsageError("--start must not be negative")
+    if start is not None and end is not None and end <= start:
+        raise UsageError("--end must come after --start")
+    dev = select_device(device)
+    dtype = select_precision(precision, dev)
+    engine = Engine(model, dev, dtype, tile)
+    began = time.perf_counter()
+    with contextlib.closing(
+        open_input(src, start=start, end=end, fps=fps, ignore_errors=ignore_errors)
+    ) as reader:
+        info = reader.info
+        notes = source_notes(info)
+        with staged_output(dst, pattern is not None) as tmp:
+            writer = _open_writer(tmp, pattern, reader, encode or EncodeOptions(), audio)
+            notes += writer.notes
+            observer.note(f"{describe(dev)}, {precision_name(dtype)}")
+            for note in notes:
+                observer.note(note)
+            try:
+                frames = _run(reader, engine, writer, sigma / 255.0, observer)
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+    if isinstance(reader, VideoReader):
+        if reader.decode_errors:
+            notes.append(f"{reader.decode_errors} damaged packet(s) skipped")
+        if reader.timestamp_fixes:
+            notes.append(f"{reader.timestamp_fixes} duplicate timestamp(s) made increasing")
+    return DenoiseReport(
+        input=str(src),
+        output=str(dst),
+        frames=frames,
+        seconds=time.perf_counter() - began,
+        device=describe(dev),
+        precision=precision_name(dtype),
+        tile=engine.stats.tile,
+        pix_fmt=writer.layout.pix_fmt,
+        codec=writer.codec,
+        notes=notes,
+        decode_errors=getattr(reader, "decode_errors", 0),
+    )
+
+
+def _run(
+    reader: Reader,
+    engine: Engine,
+    writer: VideoWriter | ImageSequenceWriter,
+    sigma: float,
+    observer: Observer,
+) -> int:
+    """Stream every frame through the three stages; returns the number written."""
+    info = reader.info
+    side: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    if isinstance(reader, VideoReader):
+        reader.forward_packets(side.put)
+
+    def write(frame: Frame) -> None:
+        _drain(side, writer.mux_side)
+        writer.write(frame)
+
+    timing: deque[tuple[int, int | None]] = deque()
+    decoded = Prefetcher(reader, QUEUE_DEPTH, name="decode")
+
+    def uploaded() -> Iterator[torch.Tensor]:
+        for frame in decoded:
+            timing.append((frame.pts, frame.duration))
+            planes = [torch.from_numpy(p).to(engine.device) for p in frame.planes]
+            yield planes_to_rgb(planes, info.layout, info.colour)
+
+    encoder = Consumer(write, QUEUE_DEPTH, name="encode")
+    observer.start(info.frame_count)
+    written = 0
+    try:
+        for out in engine.run(uploaded(), sigma):
+            planes = [p.cpu().numpy() for p in rgb_to_planes(out, writer.layout, writer.colour)]
+            pts, duration = timing.popleft()
+            encoder.put(Frame(planes, pts, duration))
+            written += 1
+            observer.advance(1)
+        encoder.finish()
+    except BaseException:
+        encoder.abort()
+        decoded.close()
+        raise
+    _drain(side, writer.mux_side)
+    return written

@@ -1,0 +1,74 @@
+"""What the user sees on stderr while a command runs: notes, a progress bar, a summary line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from vdenoise.pipeline import DenoiseReport
+
+
+class RateColumn(ProgressColumn):
+    """Frames per second, averaged over rich's recent-speed window."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f} fps", style="progress.data.speed")
+
+
+class ConsoleObserver:
+    """Notes and a progress bar on stderr; nothing at all when quiet."""
+
+    def __init__(self, quiet: bool = False, description: str = "denoising") -> None:
+        self.console = Console(stderr=True, quiet=quiet)
+        self.description = description
+        self.progress: Progress | None = None
+        self.task = None
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[dim]·[/dim] {message}", highlight=False)
+
+    def start(self, total: int | None) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=total)
+
+    def advance(self, frames: int) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task, frames)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def summary(self, report: DenoiseReport) -> None:
+        self.console.print(
+            f"[green]✓[/green] {report.frames} frames in {report.seconds:.1f} s "
+            f"({report.fps:.1f} fps) → {report.output} · {report.codec} {report.pix_fmt} · "
+            f"{report.device}, {report.precision}",
+            highlight=False,
+        )
+
+    def error(self, message: str) -> None:
+        Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
