@@ -75,7 +75,7 @@ class Engine:
         window: dict[int, torch.Tensor] = {}
         n: int | None = None  # frame count, once the stream has ended
         read = start = 0
-        while n is None or start < n:
+        while True:
             needed = max(start + per_call - 1 + after, before)
             while n is None and read <= needed:
                 try:
@@ -83,7 +83,7 @@ class Engine:
                     read += 1
                 except StopIteration:
                     n = read
-            if n == 0:
+            if n is not None and start >= n:
                 return
             count = per_call if n is None else min(per_call, n - start)
             order = [reflect_index(i, n) for i in range(start - before, start + count + after)]

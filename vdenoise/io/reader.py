@@ -165,6 +165,8 @@ class VideoReader:
                 yield frame
 
     def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
+        if packet.is_corrupt:  # e.g. cut short by a truncated file; frame threads hide the error
+            self._damaged(packet, ValueError("corrupt packet"))
         try:
             frames = packet.decode()
         except av.FFmpegError as e:
