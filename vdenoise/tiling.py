@@ -1,9 +1,10 @@
 """Spatial tiles with overlap, blended so that no seam shows.
 
-Neighbouring tiles overlap by `2 * margin + blend` pixels. Each tile's weight is 1 in its middle,
-0 in the `margin` pixels next to an inner edge (where the model lacks context), and the two
-weights cross-fade linearly over `blend` pixels in between, summing to 1 everywhere. A model
-whose receptive field is within `margin` therefore gives the same result tiled as untiled.
+Neighbouring tiles overlap by at least `2 * margin + BLEND` pixels. A tile's weight is 0 in the
+`margin` pixels next to an inner edge (where the model lacks context) and rises linearly to 1
+over the next `BLEND` pixels; the output is the weight-normalised sum. Only pixels at least
+`margin` from a tile's inner edges contribute, so a model whose receptive field lies within
+`margin` gives the same result tiled as untiled, and the ramps leave no visible seam.
 """
 
 from __future__ import annotations
@@ -30,19 +31,17 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
-def axis_weights(length: int, tile: int, starts: list[int]) -> list[torch.Tensor]:
-    """For each tile, its blend weight along one axis (1-D, the tile's extent)."""
-    ends = [min(s + tile, length) for s in starts]
-    # Cross-fade centres halfway through each overlap.
-    centres = [(starts[i + 1] + ends[i]) / 2 for i in range(len(starts) - 1)]
+def axis_weights(length: int, tile: int, starts: list[int], margin: int) -> list[torch.Tensor]:
+    """For each tile, its (unnormalised) blend weight along one axis."""
     weights = []
-    for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        p = torch.arange(s, e, dtype=torch.float32) + 0.5
+    for s in starts:
+        e = min(s + tile, length)
+        d = torch.arange(e - s, dtype=torch.float32) + 0.5  # pixel centres, from the tile's start
         w = torch.ones(e - s)
-        if i > 0:
-            w *= ((p - centres[i - 1]) / BLEND + 0.5).clamp(0, 1)
-        if i < len(centres):
-            w *= 1 - ((p - centres[i]) / BLEND + 0.5).clamp(0, 1)
+        if s > 0:
+            w = torch.minimum(w, ((d - margin) / BLEND).clamp(0, 1))
+        if e < length:
+            w = torch.minimum(w, ((e - s - d - margin) / BLEND).clamp(0, 1))
         weights.append(w)
     return weights
 
@@ -54,9 +53,10 @@ def run_tiled(
     height, width = clip.shape[-2:]
     overlap = tile_overlap(margin)
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
-    wy = axis_weights(height, tile, ys)
-    wx = axis_weights(width, tile, xs)
+    wy = axis_weights(height, tile, ys, margin)
+    wx = axis_weights(width, tile, xs, margin)
     out: torch.Tensor | None = None
+    total = torch.zeros(height, width, device=clip.device)
     for y0, weight_y in zip(ys, wy, strict=True):
         for x0, weight_x in zip(xs, wx, strict=True):
             y1, x1 = y0 + weight_y.numel(), x0 + weight_x.numel()
@@ -65,5 +65,6 @@ def run_tiled(
                 out = piece.new_zeros((*piece.shape[:-2], height, width))
             weight = (weight_y[:, None] * weight_x[None, :]).to(piece.device)
             out[..., y0:y1, x0:x1] += piece * weight
+            total[y0:y1, x0:x1] += weight
     assert out is not None
-    return out
+    return out / total

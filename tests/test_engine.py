@@ -1,0 +1,126 @@
+import pytest
+import torch
+
+from tests.conftest import Identity, LocalBlur, TemporalMean
+from vdenoise.engine import Engine, reflect_index
+from vdenoise.errors import VdenoiseError
+
+CPU = torch.device("cpu")
+
+
+def frames(n: int, size: tuple[int, int] = (8, 10)) -> list[torch.Tensor]:
+    """Frame i is filled with the value i, so outputs reveal which frames were used."""
+    return [torch.full((3, *size), float(i)) for i in range(n)]
+
+
+def test_reflect_index():
+    assert [reflect_index(i, 5) for i in range(-3, 8)] == [3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1]
+    assert [reflect_index(i, 1) for i in (-2, 0, 2)] == [0, 0, 0]
+    assert [reflect_index(i, 2) for i in range(-2, 4)] == [0, 1, 0, 1, 0, 1]
+    assert reflect_index(-2, None) == 2 and reflect_index(7, None) == 7
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 10])
+@pytest.mark.parametrize("per_call", [1, 3, 4])
+def test_one_output_per_frame_in_order(n, per_call):
+    engine = Engine(Identity(2, 2, per_call), CPU)
+    out = list(engine.run(frames(n), sigma=0.1))
+    assert [int(o[0, 0, 0]) for o in out] == list(range(n))
+    assert engine.stats.frames == n
+
+
+def test_temporal_context_is_reflected_at_both_ends():
+    out = [float(o[0, 0, 0]) for o in Engine(TemporalMean(2, 2, 3), CPU).run(frames(6), 0.0)]
+    # frame 0 sees 2,1,0,1,2; frame 5 sees 3,4,5,4,3
+    assert out == pytest.approx([1.2, 1.4, 2.0, 3.0, 3.6, 3.8])
+
+
+def test_asymmetric_context():
+    out = [float(o[0, 0, 0]) for o in Engine(TemporalMean(0, 2, 2), CPU).run(frames(4), 0.0)]
+    assert out == pytest.approx([1.0, 2.0, 7 / 3, 2.0])  # 0,1,2 / 1,2,3 / 2,3,2 / 3,2,1
+
+
+def test_memory_holds_only_the_window():
+    """The engine pulls frames lazily: never more than the window ahead of its output."""
+    pulled = []
+
+    def source():
+        for i, f in enumerate(frames(50)):
+            pulled.append(i)
+            yield f
+
+    engine = Engine(Identity(2, 2, 4), CPU)
+    for k, _ in enumerate(engine.run(source(), 0.0)):
+        assert len(pulled) - k <= 2 + 4 + 2
+
+
+def test_tiled_output_equals_whole_frames():
+    torch.manual_seed(0)
+    video = [torch.rand(3, 70, 90) for _ in range(3)]
+    whole = list(Engine(LocalBlur(), CPU, tile=0).run(video, 0.0))
+    tiled_engine = Engine(LocalBlur(), CPU, tile=32)
+    tiled = list(tiled_engine.run(video, 0.0))
+    assert tiled_engine.stats.tile == 64  # raised to the smallest tile the engine uses
+    for a, b in zip(whole, tiled, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+class RunsOutOfMemory(Identity):
+    """Fails like a GPU allocation whenever a tile is wider than `limit` pixels."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(0, 0, 1)
+        self.limit, self.widths = limit, []
+
+    def forward(self, clip, sigma):
+        self.widths.append(clip.shape[-1])
+        if clip.shape[-1] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().forward(clip, sigma)
+
+
+def test_out_of_memory_retries_with_smaller_tiles():
+    model = RunsOutOfMemory(limit=100)
+    engine = Engine(model, CPU, tile=0)
+    video = [torch.rand(3, 200, 400) for _ in range(2)]
+    out = list(engine.run(video, 0.0))
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(out, video, strict=True))
+    assert engine.stats.tile == 96 and engine.stats.oom_retries == 2  # 400 -> 192 -> 96
+
+
+def test_out_of_memory_at_the_smallest_tile_is_a_clear_error():
+    engine = Engine(RunsOutOfMemory(limit=10), CPU, tile=0)
+    with pytest.raises(VdenoiseError, match="out of memory"):
+        list(engine.run([torch.rand(3, 200, 400)], 0.0))
+
+
+def test_auto_tile_follows_free_memory(monkeypatch):
+    monkeypatch.setattr("vdenoise.engine.free_memory", lambda device: 1 << 40)
+    engine = Engine(Identity(1, 1, 1), CPU)
+    assert engine.choose_tile(torch.Size([1, 3, 3, 1080, 1920])) == 0
+    monkeypatch.setattr("vdenoise.engine.free_memory", lambda device: 200 << 20)
+    tile = engine.choose_tile(torch.Size([1, 3, 3, 1080, 1920]))
+    assert 64 <= tile < 1080 and tile % 16 == 0
+
+
+def test_model_errors_that_are_bugs_are_not_swallowed():
+    class Broken(Identity):
+        def forward(self, clip, sigma):
+            raise ValueError("shape bug")
+
+    with pytest.raises(ValueError, match="shape bug"):
+        list(Engine(Broken(), CPU).run(frames(3), 0.0))
+
+
+def test_half_precision_runs_under_autocast():
+    seen = []
+
+    class Records(Identity):
+        def forward(self, clip, sigma):
+            seen.append(
+                torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+            )
+            return super().forward(clip, sigma)
+
+    out = list(Engine(Records(0, 0, 1), CPU, dtype=torch.bfloat16).run(frames(2), 0.0))
+    assert seen == [torch.bfloat16, torch.bfloat16] and out[0].dtype == torch.float32
