@@ -36,7 +36,7 @@ class ConsoleObserver:
         self.task = None
 
     def note(self, message: str) -> None:
-        self.console.print(f"[dim]·[/dim] {message}", highlight=False)
+        self.console.print(f"[dim]·[/dim] {message}", highlight=False, soft_wrap=True)
 
     def start(self, total: int | None) -> None:
         self.progress = Progress(
@@ -68,6 +68,7 @@ class ConsoleObserver:
             f"({report.fps:.1f} fps) → {report.output} · {report.codec} {report.pix_fmt} · "
             f"{report.device}, {report.precision}",
             highlight=False,
+            soft_wrap=True,
         )
 
     def error(self, message: str) -> None:

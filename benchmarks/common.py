@@ -1,0 +1,49 @@
+"""Helpers shared by the benchmark scripts: an identity model and a synthetic clip."""
+
+from __future__ import annotations
+
+import platform
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from vdenoise.models.base import VideoDenoiser
+
+
+class IdentityModel(VideoDenoiser):
+    """Passes frames through, with a real model's temporal context (2 frames each side)."""
+
+    frames_before = frames_after = 2
+    frames_per_call = 4
+    bytes_per_pixel = 64.0
+
+    def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return clip[:, 2:-2]
+
+
+def synthetic_clip(path: Path, frames: int, width: int, height: int) -> Path:
+    """A moving pattern with noise, H.264 (ultrafast, crf 18), so decoding costs what it would."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"crf": "18", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            base = 128 + 80 * np.sin(x / 17 + i / 5) * np.cos(y / 13 - i / 7)
+            rgb = np.stack([base, base[::-1], 255 - base], -1) + rng.normal(
+                0, 8, (height, width, 3)
+            )
+            frame = av.VideoFrame.from_ndarray(np.clip(rgb, 0, 255).astype(np.uint8), "rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}; torch {torch.__version__}, av {av.__version__}"

@@ -1,0 +1,145 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.clipmaker import ClipSpec, decoded_pts, make_clip
+from tests.conftest import Identity
+from vdenoise.cli import app, parse_time
+from vdenoise.errors import UsageError
+from vdenoise.models import METHODS
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "in.mp4", ClipSpec(frames=6, audio="aac"))
+
+
+@pytest.fixture(autouse=True)
+def identity_method(monkeypatch):
+    monkeypatch.setitem(METHODS, "identity", Identity)
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result) -> str:
+    """The error, said in exactly one line, after any notes; never a traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: "), result.stderr
+    assert sum(line.startswith("error") for line in lines) == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    return lines[-1]
+
+
+def test_denoise_writes_the_output_and_a_summary(clip, tmp_path):
+    result = run("denoise", clip, tmp_path / "out.mp4", "--method", "identity")
+    assert result.exit_code == 0, result.stderr
+    assert "✓ 6 frames" in result.stderr and result.stdout == ""
+    assert decoded_pts(tmp_path / "out.mp4") == decoded_pts(clip)
+
+
+def test_json_is_one_document_on_stdout(clip, tmp_path):
+    result = run("denoise", clip, tmp_path / "o.mkv", "--method", "identity", "--json", "-q")
+    assert result.exit_code == 0 and result.stderr == ""
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["frames"] == 6 and report["pix_fmt"] == "yuv420p"
+
+
+def test_json_failure_is_one_document_too(tmp_path):
+    result = run(
+        "denoise", tmp_path / "nope.mp4", tmp_path / "o.mp4", "--method", "identity", "--json"
+    )
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "ok": False,
+        "error": f"{tmp_path / 'nope.mp4'} does not exist",
+        "hint": None,
+        "exit_code": 2,
+    }
+
+
+def test_missing_input_is_a_usage_error(tmp_path):
+    result = run("denoise", tmp_path / "nope.mp4", tmp_path / "o.mp4", "--method", "identity")
+    assert result.exit_code == 2
+    assert "does not exist" in one_line_error(result)
+
+
+def test_text_file_named_mp4_is_a_runtime_error(tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("hello\n" * 100)
+    result = run("denoise", fake, tmp_path / "o.mp4", "--method", "identity")
+    assert result.exit_code == 1
+    assert "not a readable video" in one_line_error(result)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_existing_output_needs_overwrite(clip, tmp_path):
+    (tmp_path / "o.mp4").write_bytes(b"keep")
+    result = run("denoise", clip, tmp_path / "o.mp4", "--method", "identity")
+    assert result.exit_code == 2 and "--overwrite" in one_line_error(result)
+    assert run("denoise", clip, tmp_path / "o.mp4", "--method", "identity", "-y").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "1:xx"], "is not a time"),
+        (["--tile", "big"], "--tile"),
+        (["--fps", "25"], "image-sequence"),
+        (["--encoder-opt", "novalue"], "KEY=VALUE"),
+        (["--codec", "ffv1", "--crf", "10"], "--crf"),
+        (["--method", "nope"], "unknown method"),
+        (["--device", "tpu"], "unknown device"),
+    ],
+)
+def test_bad_options_are_usage_errors(clip, tmp_path, args, message):
+    result = run("denoise", clip, tmp_path / "o.mkv", "--method", "identity", *args)
+    assert result.exit_code == 2
+    assert message in one_line_error(result)
+
+
+class Interrupts(Identity):
+    def forward(self, clip, sigma):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_exits_130_and_removes_the_partial_output(clip, tmp_path, monkeypatch):
+    monkeypatch.setitem(METHODS, "identity", Interrupts)
+    result = run("denoise", clip, tmp_path / "o.mp4", "--method", "identity")
+    assert result.exit_code == 130 and "interrupted" in one_line_error(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_probe_reports_the_stream(clip):
+    result = run("probe", clip)
+    assert result.exit_code == 0 and "64x48 yuv420p (8-bit)" in result.stdout
+    info = json.loads(run("probe", clip, "--json").stdout)
+    assert info["frame_count"] == 6 and info["audio_streams"] == 1
+
+
+def test_time_parsing():
+    assert parse_time("90.5", "--start") == 90.5
+    assert parse_time("1:30", "--start") == 90
+    assert parse_time("01:00:01.5", "--start") == 3601.5
+    with pytest.raises(UsageError):
+        parse_time("-3", "--start")
+
+
+def test_the_installed_command_runs(clip):
+    """The real entry point in a separate process: exit codes reach the shell."""
+    ok = subprocess.run(
+        [sys.executable, "-m", "vdenoise.cli", "probe", str(clip)], capture_output=True, text=True
+    )
+    assert ok.returncode == 0 and "64x48" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "vdenoise.cli", "probe", str(clip) + ".missing"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
