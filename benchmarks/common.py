@@ -46,4 +46,5 @@ def synthetic_clip(path: Path, frames: int, width: int, height: int) -> Path:
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}; torch {torch.__version__}, av {av.__version__}"
+    versions = f"torch {torch.__version__}, av {av.__version__}"
+    return f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}; {versions}"

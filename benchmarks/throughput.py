@@ -67,21 +67,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         src = args.file or synthetic_clip(folder / "clip.mp4", 300, 1280, 720)
-        rates: dict[str, list[float]] = {"plain PyAV": [], "vdenoise": []}
+        runners = {"plain PyAV decode+encode": plain_pyav, "vdenoise, identity model": ours}
+        rates: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(args.runs):
-            for name, run in (("plain PyAV", plain_pyav), ("vdenoise", ours)):
+            for name, run in runners.items():
                 begin = time.perf_counter()
                 frames = run(src, folder / "out.mp4", args.preset)
                 rates[name].append(frames / (time.perf_counter() - begin))
-    base, mine = (statistics.median(rates[k]) for k in ("plain PyAV", "vdenoise"))
     print(f"machine: {machine()}")
     print(f"input: {args.file or 'synthetic 1280x720, 300 frames'}; libx264 crf 18 {args.preset}")
-    print(
-        f"plain PyAV decode+encode: {base:7.1f} fps (runs: {', '.join(f'{r:.1f}' for r in rates['plain PyAV'])})"
-    )
-    print(
-        f"vdenoise, identity model: {mine:7.1f} fps (runs: {', '.join(f'{r:.1f}' for r in rates['vdenoise'])})"
-    )
+    for name, runs in rates.items():
+        listed = ", ".join(f"{r:.1f}" for r in runs)
+        print(f"{name}: {statistics.median(runs):7.1f} fps (runs: {listed})")
+    base, mine = (statistics.median(runs) for runs in rates.values())
     print(f"ratio vdenoise / plain: {mine / base:.3f}")
 
 
