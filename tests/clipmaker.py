@@ -8,10 +8,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
 
-from vdenoise.io.colour import planes_to_rgb
-from vdenoise.io.reader import VideoReader
+from vdenoise.io import read_rgb
 
 
 def pattern(index: int, width: int, height: int) -> np.ndarray:
@@ -112,21 +110,12 @@ def raw_planes(path: Path) -> list[list[np.ndarray]]:
 
 
 def our_rgb(path: Path) -> np.ndarray:
-    """All frames as float RGB (0-255) through vdenoise's reader and colour conversion.
+    """All frames as float RGB on the 0-255 scale, read by vdenoise (`read_rgb`).
 
     (swscale is no reference here: it resamples chroma according to the frame's chroma-siting
     flag, which differs between codecs, and for odd sizes.)"""
-    with VideoReader(path) as reader:
-        info = reader.info
-        return np.stack(
-            [
-                planes_to_rgb([torch.from_numpy(p) for p in f.planes], info.layout, info.colour)
-                .permute(1, 2, 0)
-                .numpy()
-                * 255
-                for f in reader
-            ]
-        )
+    frames = np.stack(list(read_rgb(path)))
+    return frames.astype(float) / (257.0 if frames.dtype == np.uint16 else 1.0)
 
 
 def audio_packets(path: Path) -> list[bytes]:

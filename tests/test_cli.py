@@ -79,6 +79,11 @@ def test_text_file_named_mp4_is_a_runtime_error(tmp_path):
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_missing_output_folder_is_a_usage_error(clip, tmp_path):
+    result = run("denoise", clip, tmp_path / "no" / "o.mp4", "--method", "identity")
+    assert result.exit_code == 2 and "does not exist" in one_line_error(result)
+
+
 def test_existing_output_needs_overwrite(clip, tmp_path):
     (tmp_path / "o.mp4").write_bytes(b"keep")
     result = run("denoise", clip, tmp_path / "o.mp4", "--method", "identity")

@@ -236,3 +236,27 @@ def test_real_clips_keep_frames_timing_audio_and_colour(tmp_path, name, suffix, 
     assert result["size"] == source["size"] and result["depth"] == source["depth"]
     if not name.endswith(".avi"):
         assert result["tags"] == source["tags"]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.notes, self.total, self.done = [], None, 0
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def start(self, total: int | None) -> None:
+        self.total = total
+
+    def advance(self, frames: int) -> None:
+        self.done += frames
+
+
+def test_progress_is_reported_with_a_total(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", ClipSpec(frames=30))
+    whole, part = Recorder(), Recorder()
+    denoise(src, tmp_path / "a.mp4", observer=whole)
+    denoise(src, tmp_path / "b.mp4", observer=part, start=0.3, end=0.6)
+    assert whole.total == whole.done == 30
+    assert part.done == 9 and abs(part.total - part.done) <= 1  # estimated from the duration
+    assert any("cpu" in n for n in whole.notes)

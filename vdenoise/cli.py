@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 from enum import StrEnum
 from fractions import Fraction
@@ -265,7 +266,12 @@ def main_options(
     """vdenoise: F2R and STBN self-supervised video denoising."""
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # cleaned up like Ctrl-C: partial output removed, exit 130
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="vdenoise")
 
 

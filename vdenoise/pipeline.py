@@ -143,6 +143,16 @@ def source_notes(info: VideoInfo) -> list[str]:
     return notes
 
 
+def expected_frames(reader: Reader) -> int | None:
+    """Frames to expect, for the progress bar only: the declared count, else an estimate."""
+    info = reader.info
+    if info.frame_count or not (info.duration and info.average_rate):
+        return info.frame_count
+    start = getattr(reader, "start", None) or 0.0
+    end = min(getattr(reader, "end", None) or info.duration, info.duration)
+    return max(1, round((end - start) * info.average_rate))
+
+
 def _open_writer(
     tmp: Path, pattern: str | None, reader: Reader, encode: EncodeOptions, audio: AudioMode
 ) -> VideoWriter | ImageSequenceWriter:
@@ -264,7 +274,7 @@ def _run(
             yield planes_to_rgb(planes, info.layout, info.colour)
 
     encoder = Consumer(write, QUEUE_DEPTH, name="encode")
-    observer.start(info.frame_count)
+    observer.start(expected_frames(reader))
     written = 0
     try:
         for out in engine.run(uploaded(), sigma):

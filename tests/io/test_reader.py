@@ -8,7 +8,7 @@ import pytest
 from tests.clipmaker import ClipSpec, decoded_pts, make_clip
 from tests.conftest import shared_clip
 from vdenoise.errors import VdenoiseError
-from vdenoise.io import open_input
+from vdenoise.io import open_input, read_rgb
 from vdenoise.io.reader import VideoReader
 
 VFR = [0, 1001, 3003, 4004, 7007, 8008, 9009, 13013, 14014, 15015]
@@ -142,3 +142,11 @@ def test_image_folder_reads_8_and_16_bit(tmp_path):
             10 * (top // 20),
         ]
         assert reader.info.time_base == Fraction(1, 24)
+
+
+def test_rgb_frames_keep_the_source_precision(tmp_path):
+    eight = next(read_rgb(make_clip(tmp_path / "8.mp4", ClipSpec(frames=2))))
+    ten = next(read_rgb(make_clip(tmp_path / "10.mkv", ClipSpec(frames=2, pix_fmt="yuv420p10le"))))
+    assert eight.dtype == np.uint8 and eight.shape == (48, 64, 3)
+    assert ten.dtype == np.uint16 and ten.shape == (48, 64, 3)
+    assert np.abs(ten.astype(float) / 257 - eight).mean() < 3  # same picture, same scale

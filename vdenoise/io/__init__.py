@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from vdenoise.io.colour import RGB_MATRIX, ColourSpec, PixelLayout, planes_to_rgb, rgb_to_planes
 from vdenoise.io.frames import IMAGE_SUFFIXES, ImageSequenceReader
 from vdenoise.io.reader import VideoReader
 
@@ -29,4 +35,20 @@ def open_input(
     return VideoReader(path, start=start, end=end, ignore_errors=ignore_errors)
 
 
-__all__ = ["IMAGE_SUFFIXES", "Reader", "is_image_sequence", "open_input"]
+def read_rgb(path: Path, **options: object) -> Iterator[np.ndarray]:
+    """Frames as H x W x 3 RGB arrays: uint8 for 8-bit sources, uint16 (0-65535) above.
+
+    Takes the keyword options of `open_input` (start, end, fps, ignore_errors).
+    """
+    with contextlib.closing(open_input(path, **options)) as reader:  # type: ignore[arg-type]
+        info = reader.info
+        layout = PixelLayout.of("rgb48le" if info.bits > 8 else "rgb24")
+        assert layout is not None
+        for frame in reader:
+            rgb = planes_to_rgb(
+                [torch.from_numpy(p) for p in frame.planes], info.layout, info.colour
+            )
+            yield rgb_to_planes(rgb, layout, ColourSpec(RGB_MATRIX, True))[0].numpy()
+
+
+__all__ = ["IMAGE_SUFFIXES", "Reader", "is_image_sequence", "open_input", "read_rgb"]

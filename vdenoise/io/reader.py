@@ -45,6 +45,14 @@ def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
+def main_video_stream(container: av.container.Container) -> av.VideoStream | None:
+    """The first video stream that is a moving picture (not cover art)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
 def frame_planes(frame: av.VideoFrame, layout: PixelLayout) -> list[np.ndarray]:
     """Views of a frame's planes as 2-D arrays (packed RGB: one H x W x 3 array), no copy."""
     arrays = []
@@ -82,13 +90,13 @@ class VideoReader:
         self._pending: list[av.Packet] = []
         self.container = open_container(self.path)
         try:
-            if not self.container.streams.video:
+            self.stream = main_video_stream(self.container)
+            if self.stream is None:
                 raise VdenoiseError(
                     f"{self.path.name} has no video stream",
                     "vdenoise denoises video; this file holds only "
                     + (", ".join(sorted({s.type for s in self.container.streams})) or "nothing"),
                 )
-            self.stream = self.container.streams.video[0]
             self.stream.thread_type = "AUTO"
             self.origin = self._origin()
             self.offset: Fraction | None = None  # seconds removed from timestamps when trimming

@@ -20,6 +20,7 @@ from vdenoise.io.encoding import (
 )
 from vdenoise.io.media import ColourTags, Frame, VideoInfo
 from vdenoise.io.passthrough import AudioMode, Passthrough
+from vdenoise.io.reader import main_video_stream
 
 _MUXER_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands", "creation_time"}
 IEC61966_2_1 = 13  # sRGB transfer
@@ -118,7 +119,7 @@ class VideoWriter:
             self.notes += self.passthrough.notes
             meta = {k: v for k, v in source.metadata.items() if k.lower() not in _MUXER_KEYS}
             out.metadata.update(meta)
-            video = source.streams.video[0]
+            video = main_video_stream(source)
             stream.metadata.update({k: v for k, v in video.metadata.items() if k == "language"})
             chapters = source.chapters()
             if chapters:
