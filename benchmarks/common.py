@@ -1,10 +1,12 @@
 """Helpers shared by the benchmark scripts: an identity model and a synthetic clip."""
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001  (vdenoise must be imported before torch)
 
 import platform
 from fractions import Fraction
 from pathlib import Path
+
+import vdenoise  # noqa: F401  (sets its threading defaults, as the CLI does)
 
 import av
 import numpy as np
