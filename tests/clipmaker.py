@@ -37,6 +37,7 @@ class ClipSpec:
     sample_aspect_ratio: Fraction | None = None
     colour: tuple[int, int, int, int] | None = None  # range, primaries, trc, colorspace
     audio: str | None = None  # encoder name: aac, libopus, pcm_s16le...
+    title: str | None = None  # container metadata, with one chapter of that name
     options: dict[str, str] = field(default_factory=lambda: {"crf": "12"})
 
     def timestamps(self) -> list[int]:
@@ -57,6 +58,11 @@ def make_clip(path: Path, spec: ClipSpec | None = None) -> Path:
             stream.sample_aspect_ratio = spec.sample_aspect_ratio
         if spec.rotation:
             stream.set_display_rotation(spec.rotation)
+        if spec.title:
+            out.metadata["title"] = spec.title
+            end = int(spec.timestamps()[-1])
+            chapter = {"id": 1, "start": 0, "end": end, "time_base": spec.time_base}
+            out.set_chapters([{**chapter, "metadata": {"title": spec.title}}])
         audio = None
         if spec.audio:
             layout = "mono" if spec.audio.startswith("pcm") else "stereo"

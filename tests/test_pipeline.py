@@ -91,6 +91,14 @@ def test_audio_packets_are_copied_byte_for_byte(tmp_path, codec, suffix):
     assert copied and copied == audio_packets(src)
 
 
+def test_chapters_and_metadata_are_kept(tmp_path):
+    src = make_clip(tmp_path / "film.mkv", ClipSpec(frames=6, title="Intro"))
+    denoise(src, tmp_path / "out.mkv")
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.metadata["title"] == "Intro"
+        assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Intro"]
+
+
 def test_audio_the_container_refuses_is_reencoded(tmp_path):
     src = make_clip(tmp_path / "alaw.mov", ClipSpec(frames=15, audio="pcm_alaw"))
     report = denoise(src, tmp_path / "out.mp4")
@@ -135,7 +143,7 @@ def test_time_range_is_cut_and_starts_at_zero(tmp_path):
 
 def test_image_sequences_in_and_out(tmp_path):
     src = make_clip(tmp_path / "in.mp4", ClipSpec(frames=5, pix_fmt="yuv420p10le"))
-    denoise(src, tmp_path / "frames")
+    denoise(src, tmp_path / "frames", encode=EncodeOptions())
     names = sorted(p.name for p in (tmp_path / "frames").iterdir())
     assert names == [f"{i:06d}.png" for i in range(1, 6)]
     image = cv2.imread(str(tmp_path / "frames" / names[0]), cv2.IMREAD_UNCHANGED)
@@ -143,6 +151,13 @@ def test_image_sequences_in_and_out(tmp_path):
     report = denoise(tmp_path / "frames", tmp_path / "back.mp4", fps=12)
     assert report.frames == 5
     assert decoded_pts(tmp_path / "back.mp4")[1] == Fraction(1, 12)
+
+
+def test_encoder_options_for_image_output_are_refused(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", ClipSpec(frames=2))
+    with pytest.raises(UsageError, match="image sequences"):
+        denoise(src, tmp_path / "frames", encode=EncodeOptions(crf=10))
+    assert leftovers(tmp_path) == [] and not (tmp_path / "frames").exists()
 
 
 def test_existing_output_is_refused_and_left_alone(tmp_path):

@@ -158,6 +158,11 @@ def _open_writer(
 ) -> VideoWriter | ImageSequenceWriter:
     info = reader.info
     if pattern is not None:
+        if encode != EncodeOptions():
+            raise UsageError(
+                "encoder options do not apply to image sequences",
+                "write a video file (.mp4, .mkv) to use --codec, --crf, --preset or --pix-fmt",
+            )
         writer = ImageSequenceWriter(tmp, pattern, info)
         if info.audio_streams and audio != "none":
             writer.notes.append("audio not written: image sequences hold no audio")
