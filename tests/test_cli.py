@@ -9,7 +9,6 @@ from tests.clipmaker import ClipSpec, decoded_pts, make_clip
 from tests.conftest import Identity
 from vdenoise.cli import app, parse_time
 from vdenoise.errors import UsageError
-from vdenoise.models import METHODS
 
 runner = CliRunner()
 
@@ -20,8 +19,9 @@ def clip(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def identity_method(monkeypatch):
-    monkeypatch.setitem(METHODS, "identity", Identity)
+def identity_weights(monkeypatch):
+    """Most tests here are about the command, not the model: denoise with an identity."""
+    monkeypatch.setattr("vdenoise.cli.load_model", lambda *args: (Identity(), "identity"))
 
 
 def run(*args: str):
@@ -38,23 +38,21 @@ def one_line_error(result) -> str:
 
 
 def test_denoise_writes_the_output_and_a_summary(clip, tmp_path):
-    result = run("denoise", clip, tmp_path / "out.mp4", "--method", "identity")
+    result = run("denoise", clip, tmp_path / "out.mp4")
     assert result.exit_code == 0, result.stderr
     assert "✓ 6 frames" in result.stderr and result.stdout == ""
     assert decoded_pts(tmp_path / "out.mp4") == decoded_pts(clip)
 
 
 def test_json_is_one_document_on_stdout(clip, tmp_path):
-    result = run("denoise", clip, tmp_path / "o.mkv", "--method", "identity", "--json", "-q")
+    result = run("denoise", clip, tmp_path / "o.mkv", "--json", "-q")
     assert result.exit_code == 0 and result.stderr == ""
     report = json.loads(result.stdout)
     assert report["ok"] and report["frames"] == 6 and report["pix_fmt"] == "yuv420p"
 
 
 def test_json_failure_is_one_document_too(tmp_path):
-    result = run(
-        "denoise", tmp_path / "nope.mp4", tmp_path / "o.mp4", "--method", "identity", "--json"
-    )
+    result = run("denoise", tmp_path / "nope.mp4", tmp_path / "o.mp4", "--json")
     assert result.exit_code == 2
     assert json.loads(result.stdout) == {
         "ok": False,
@@ -65,7 +63,7 @@ def test_json_failure_is_one_document_too(tmp_path):
 
 
 def test_missing_input_is_a_usage_error(tmp_path):
-    result = run("denoise", tmp_path / "nope.mp4", tmp_path / "o.mp4", "--method", "identity")
+    result = run("denoise", tmp_path / "nope.mp4", tmp_path / "o.mp4")
     assert result.exit_code == 2
     assert "does not exist" in one_line_error(result)
 
@@ -73,22 +71,22 @@ def test_missing_input_is_a_usage_error(tmp_path):
 def test_text_file_named_mp4_is_a_runtime_error(tmp_path):
     fake = tmp_path / "fake.mp4"
     fake.write_text("hello\n" * 100)
-    result = run("denoise", fake, tmp_path / "o.mp4", "--method", "identity")
+    result = run("denoise", fake, tmp_path / "o.mp4")
     assert result.exit_code == 1
     assert "not a readable video" in one_line_error(result)
     assert not (tmp_path / "o.mp4").exists()
 
 
 def test_missing_output_folder_is_a_usage_error(clip, tmp_path):
-    result = run("denoise", clip, tmp_path / "no" / "o.mp4", "--method", "identity")
+    result = run("denoise", clip, tmp_path / "no" / "o.mp4")
     assert result.exit_code == 2 and "does not exist" in one_line_error(result)
 
 
 def test_existing_output_needs_overwrite(clip, tmp_path):
     (tmp_path / "o.mp4").write_bytes(b"keep")
-    result = run("denoise", clip, tmp_path / "o.mp4", "--method", "identity")
+    result = run("denoise", clip, tmp_path / "o.mp4")
     assert result.exit_code == 2 and "--overwrite" in one_line_error(result)
-    assert run("denoise", clip, tmp_path / "o.mp4", "--method", "identity", "-y").exit_code == 0
+    assert run("denoise", clip, tmp_path / "o.mp4", "-y").exit_code == 0
 
 
 @pytest.mark.parametrize(
@@ -99,12 +97,11 @@ def test_existing_output_needs_overwrite(clip, tmp_path):
         (["--fps", "25"], "image-sequence"),
         (["--encoder-opt", "novalue"], "KEY=VALUE"),
         (["--codec", "ffv1", "--crf", "10"], "--crf"),
-        (["--method", "nope"], "unknown method"),
         (["--device", "tpu"], "unknown device"),
     ],
 )
 def test_bad_options_are_usage_errors(clip, tmp_path, args, message):
-    result = run("denoise", clip, tmp_path / "o.mkv", "--method", "identity", *args)
+    result = run("denoise", clip, tmp_path / "o.mkv", *args)
     assert result.exit_code == 2
     assert message in one_line_error(result)
 
@@ -115,8 +112,8 @@ class Interrupts(Identity):
 
 
 def test_ctrl_c_exits_130_and_removes_the_partial_output(clip, tmp_path, monkeypatch):
-    monkeypatch.setitem(METHODS, "identity", Interrupts)
-    result = run("denoise", clip, tmp_path / "o.mp4", "--method", "identity")
+    monkeypatch.setattr("vdenoise.cli.load_model", lambda *args: (Interrupts(), "interrupts"))
+    result = run("denoise", clip, tmp_path / "o.mp4")
     assert result.exit_code == 130 and "interrupted" in one_line_error(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 

@@ -16,13 +16,13 @@ from typing import Annotated, Any
 
 import typer
 
-from vdenoise import __version__
+from vdenoise import __version__, weights
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io import open_input
 from vdenoise.io.encoding import EncodeOptions
-from vdenoise.models import METHODS, VideoDenoiser
 from vdenoise.pipeline import denoise_video
 from vdenoise.progress import ConsoleObserver
+from vdenoise.weights import load_model
 
 app = typer.Typer(
     name="vdenoise",
@@ -78,17 +78,6 @@ def parse_encoder_opts(items: list[str]) -> dict[str, str]:
     return opts
 
 
-def load_model(method: str) -> VideoDenoiser:
-    if not METHODS:
-        raise VdenoiseError(
-            "no denoising method is installed in this version of vdenoise",
-            "the F2R and STBN models come with their trained weights",
-        )
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}", f"choose from {', '.join(METHODS)}")
-    return METHODS[method]()
-
-
 def _fail(error: VdenoiseError | KeyboardInterrupt, as_json: bool) -> None:
     """Report an expected failure in one line (or one JSON document) and exit."""
     if isinstance(error, KeyboardInterrupt):
@@ -101,7 +90,8 @@ def _fail(error: VdenoiseError | KeyboardInterrupt, as_json: bool) -> None:
     raise typer.Exit(code)
 
 
-IO, ENC, PERF, OUT = "Input and output", "Encoding", "Performance", "Reporting"
+MODEL, IO, ENC = "Model", "Input and output", "Encoding"
+PERF, OUT = "Performance", "Reporting"
 
 
 @app.command()
@@ -110,7 +100,23 @@ def denoise(
     output: Annotated[
         Path, typer.Argument(help="Video file (.mp4, .mkv, .mov, .webm), or a folder for PNGs.")
     ],
-    method: Annotated[str, typer.Option(help="Denoising method.")] = "f2r",
+    method: Annotated[
+        str | None, typer.Option(help="f2r (default) or stbn.", rich_help_panel=MODEL)
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            help="Checkpoint file or release name (default: the method's release).",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    sigma: Annotated[
+        float | None,
+        typer.Option(help="Noise level, 0-255 scale (default: estimated).", rich_help_panel=MODEL),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option(help="Never download weights.", rich_help_panel=MODEL)
+    ] = False,
     start: Annotated[
         str | None, typer.Option(help="Start time (s or h:mm:ss).", rich_help_panel=IO)
     ] = None,
@@ -182,11 +188,15 @@ def denoise(
         begin, finish = parse_time(start, "--start"), parse_time(end, "--end")
         if fps is not None and not input.is_dir():
             raise UsageError("--fps applies to image-sequence input only")
-        model = load_model(method)
+        if not input.exists():
+            raise UsageError(f"{input} does not exist")
+        model, source = load_model(method, weights, offline)
+        observer.note(f"weights: {source}")
         report = denoise_video(
             input,
             output,
             model,
+            sigma=sigma,
             encode=options,
             audio=audio.value,
             device=device,
@@ -246,6 +256,107 @@ def _print_info(info: dict[str, Any]) -> None:
         f"{info['audio_streams']} audio and {info['subtitle_streams']} subtitle stream(s)",
     ]
     print("\n".join(lines))
+
+
+models_app = typer.Typer(
+    help="Released weights: what is here, where it came from, fetching and checking it.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
+
+
+def _release(name: str) -> weights.Release:
+    release = weights.find_release(name)
+    if release is None:
+        known = ", ".join(r.name for r in weights.RELEASES) or "none released yet"
+        raise UsageError(f"no release is named {name!r}", f"known: {known}")
+    return release
+
+
+@models_app.command("list")
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The released checkpoints and whether each is on this machine."""
+    rows = []
+    for r in weights.RELEASES:
+        found = weights.locate(r)
+        rows.append(
+            {
+                "name": r.name,
+                "method": r.method,
+                "default": r.default,
+                "where": found[1] if found else "not downloaded",
+                "path": str(found[0]) if found else None,
+                "hub": f"{r.repo_id}@{r.revision[:10]}",
+                "license": r.license,
+                "training_data": r.training_data,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows))
+    elif not rows:
+        print(f"no weights have been released yet (bundled folder: {weights.bundled_dir()})")
+    for row in [] if as_json else rows:
+        mark = "*" if row["default"] else " "
+        print(f"{mark} {row['name']:24} {row['method']:5} {row['where']:15} {row['hub']}")
+
+
+@models_app.command("download")
+def models_download(
+    name: Annotated[str, typer.Argument(help="Release name (see `vdenoise models list`).")],
+) -> None:
+    """Fetch a release from the Hugging Face Hub at its pinned commit (cached once)."""
+    try:
+        release = _release(name)
+        path = weights.release_path(release)
+        if weights.file_sha256(path) != release.sha256:
+            raise VdenoiseError(f"{path} does not match the registered sha256")
+    except VdenoiseError as e:
+        _fail(e, False)
+    print(path)
+
+
+@models_app.command("path")
+def models_path(name: Annotated[str, typer.Argument(help="Release name.")]) -> None:
+    """Where a release is on this machine (bundled or in the Hugging Face cache)."""
+    try:
+        found = weights.locate(_release(name))
+        if found is None:
+            raise VdenoiseError(
+                f"{name} is not on this machine", f"vdenoise models download {name}"
+            )
+    except VdenoiseError as e:
+        _fail(e, False)
+    print(found[0])
+
+
+@models_app.command("verify")
+def models_verify(
+    target: Annotated[
+        str | None, typer.Argument(help="Release name or checkpoint file (default: all).")
+    ] = None,
+) -> None:
+    """Check sha256 of releases on this machine, or read a checkpoint file's metadata."""
+    try:
+        if target is not None and weights.find_release(target) is None:
+            meta = weights.read_metadata(Path(target))
+            digest = weights.file_sha256(Path(target))
+            print(f"{target}: {meta['method']} {meta['preset']}, sha256 {digest}")
+            return
+        failed = False
+        for r in [_release(target)] if target else weights.RELEASES:
+            found = weights.locate(r)
+            status = "not downloaded"
+            if found:
+                ok = weights.file_sha256(found[0]) == r.sha256
+                status = f"ok ({found[1]})" if ok else f"MISMATCH ({found[0]})"
+                failed |= not ok
+            print(f"{r.name}: {status}")
+    except VdenoiseError as e:
+        _fail(e, False)
+    if failed:
+        raise typer.Exit(1)
 
 
 def version_callback(value: bool) -> None:

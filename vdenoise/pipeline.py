@@ -11,6 +11,7 @@ target and renamed only when everything succeeded.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import queue
 import secrets
@@ -36,9 +37,11 @@ from vdenoise.io.passthrough import AudioMode
 from vdenoise.io.reader import VideoReader
 from vdenoise.io.writer import VideoWriter
 from vdenoise.models.base import VideoDenoiser
+from vdenoise.noise import estimate_sigma
 from vdenoise.threads import Consumer, Prefetcher
 
 QUEUE_DEPTH = 8  # frames between stages
+ESTIMATION_FRAMES = 5  # first frames the noise level is estimated from
 
 
 class Observer(Protocol):
@@ -73,6 +76,8 @@ class DenoiseReport:
     tile: int
     pix_fmt: str
     codec: str
+    sigma: float
+    sigma_estimated: bool
     notes: list[str] = field(default_factory=list)
     decode_errors: int = 0
 
@@ -184,7 +189,7 @@ def denoise_video(
     dst: str | Path,
     model: VideoDenoiser,
     *,
-    sigma: float = 0.0,
+    sigma: float | None = None,
     encode: EncodeOptions | None = None,
     audio: AudioMode = "copy",
     device: str = "auto",
@@ -199,7 +204,8 @@ def denoise_video(
 ) -> DenoiseReport:
     """Denoise a video file (or image-sequence folder) into `dst`, keeping all else as it was.
 
-    `sigma` is the noise level on the 0-255 scale; `tile` None picks tiles from free memory.
+    `sigma` is the noise level on the 0-255 scale, estimated from the first frames when None;
+    `tile` None picks tiles from free memory.
     """
     src, dst = Path(src), Path(dst)
     observer = observer or SilentObserver()
@@ -211,6 +217,9 @@ def denoise_video(
         raise UsageError("--start must not be negative")
     if start is not None and end is not None and end <= start:
         raise UsageError("--end must come after --start")
+    if sigma is not None and not 0 <= sigma <= 255:
+        raise UsageError("--sigma is a noise level on the 0-255 scale", "e.g. --sigma 15")
+    estimated = sigma is None
     dev = select_device(device)
     dtype = select_precision(precision, dev)
     engine = Engine(model, dev, dtype, tile)
@@ -227,7 +236,7 @@ def denoise_video(
             for note in notes:
                 observer.note(note)
             try:
-                frames = _run(reader, engine, writer, sigma / 255.0, observer)
+                frames, sigma = _run(reader, engine, writer, sigma, observer)
                 writer.close()
             except BaseException:
                 writer.abort()
@@ -247,6 +256,8 @@ def denoise_video(
         tile=engine.stats.tile,
         pix_fmt=writer.layout.pix_fmt,
         codec=writer.codec,
+        sigma=round(sigma, 2),
+        sigma_estimated=estimated,
         notes=notes,
         decode_errors=getattr(reader, "decode_errors", 0),
     )
@@ -256,10 +267,10 @@ def _run(
     reader: Reader,
     engine: Engine,
     writer: VideoWriter | ImageSequenceWriter,
-    sigma: float,
+    sigma: float | None,
     observer: Observer,
-) -> int:
-    """Stream every frame through the three stages; returns the number written."""
+) -> tuple[int, float]:
+    """Stream every frame through the three stages; returns the frames written and sigma."""
     info = reader.info
     side: queue.SimpleQueue[Any] = queue.SimpleQueue()
     if isinstance(reader, VideoReader):
@@ -278,11 +289,20 @@ def _run(
             planes = [torch.from_numpy(p).to(engine.device) for p in frame.planes]
             yield planes_to_rgb(planes, info.layout, info.colour)
 
+    frames: Iterator[torch.Tensor] = uploaded()
+    if sigma is None:
+        head = list(itertools.islice(frames, ESTIMATION_FRAMES))
+        sigma = estimate_sigma(head)
+        observer.note(
+            f"noise level {sigma:.1f} (0-255), estimated from {len(head)} frames; "
+            "set it with --sigma"
+        )
+        frames = itertools.chain(head, frames)
     encoder = Consumer(write, QUEUE_DEPTH, name="encode")
     observer.start(expected_frames(reader))
     written = 0
     try:
-        for out in engine.run(uploaded(), sigma):
+        for out in engine.run(frames, sigma / 255.0):
             planes = [p.cpu().numpy() for p in rgb_to_planes(out, writer.layout, writer.colour)]
             pts, duration = timing.popleft()
             encoder.put(Frame(planes, pts, duration))
@@ -294,4 +314,4 @@ def _run(
         decoded.close()
         raise
     _drain(side, writer.mux_side)
-    return written
+    return written, sigma

@@ -1,0 +1,58 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from vdenoise.models.f2r import F2R, PRESETS
+
+
+@pytest.fixture(scope="module", params=list(PRESETS))
+def model(request):
+    torch.manual_seed(0)
+    return F2R(PRESETS[request.param]).eval()
+
+
+def test_anchor_is_frame_wise_blind(model):
+    """Stage 1's anchor for a frame has zero gradient with respect to that whole frame."""
+    k = model.frames_before
+    clip = torch.rand(1, 2 * k + 3, 3, 21, 26, requires_grad=True)
+    anchors = model.anchor(clip, torch.tensor([0.1]))
+    for i in range(anchors.shape[1]):
+        (grad,) = torch.autograd.grad(anchors[0, i].sum(), clip, retain_graph=True)
+        centre = k + i
+        assert grad[0, centre].abs().max() == 0
+        for t in [*range(centre - k, centre), *range(centre + 1, centre + k + 1)]:
+            assert grad[0, t].abs().sum() > 0  # all 2k neighbours are used
+
+
+def test_refiner_sees_the_centre_frame(model):
+    k = model.frames_before
+    clip = torch.rand(1, 2 * k + 1, 3, 16, 16, requires_grad=True)
+    (grad,) = torch.autograd.grad(model(clip, torch.tensor([0.1])).sum(), clip)
+    assert grad[0, k].abs().sum() > 0
+
+
+@pytest.mark.parametrize(("h", "w"), [(17, 23), (48, 64), (3, 5)])
+def test_any_size_and_deterministic(h, w):
+    model = F2R(PRESETS["tiny"]).eval()
+    clip = torch.rand(2, 9, 3, h, w)
+    sigma = torch.tensor([0.05, 0.2])
+    with torch.no_grad():
+        a, b = model(clip, sigma), model(clip, sigma)
+    assert a.shape == (2, 5, 3, h, w) and torch.equal(a, b) and torch.isfinite(a).all()
+
+
+def test_three_neighbours_and_plain_residual():
+    config = replace(PRESETS["tiny"], neighbours=3, uncertainty=False, highpass=False)
+    model = F2R(config).eval()
+    clip = torch.rand(1, 8, 3, 16, 16)
+    assert model(clip, torch.tensor([0.1])).shape == (1, 2, 3, 16, 16)
+
+
+def test_highpass_residual_leaves_low_frequencies_to_the_anchor():
+    model = F2R(PRESETS["tiny"]).eval()
+    with torch.no_grad():
+        *_, centre = model.windows(torch.rand(1, 5, 3, 64, 64))
+        level = torch.full((1, 1, 64, 64), 0.1)
+        residual = model.refiner(centre, centre, level, torch.ones(1, 3, 64, 64))
+    assert residual.mean(dim=(-2, -1)).abs().max() < 1e-3

@@ -1,0 +1,49 @@
+import torch
+
+from vdenoise.models.gaussian import covariance, negative_log_likelihood, posterior_mean
+
+
+def _random(n=5):
+    g = torch.Generator().manual_seed(0)
+    mean = torch.rand(n, 3, 1, 1, generator=g)
+    factor = torch.randn(n, 6, 1, 1, generator=g) * 0.2
+    noisy = torch.rand(n, 3, 1, 1, generator=g)
+    return mean, factor, noisy
+
+
+def _sigma_matrix(factor):
+    s = covariance(factor)[..., 0, 0]
+    m = torch.stack([s[:, [0, 1, 2]], s[:, [1, 3, 4]], s[:, [2, 4, 5]]], 1)
+    return m.double()
+
+
+def test_posterior_mean_is_the_textbook_formula():
+    mean, factor, noisy = _random()
+    sigma = torch.tensor(0.1)
+    ours = posterior_mean(mean, factor, noisy, sigma)[..., 0, 0].double()
+    cov_inv = torch.linalg.inv(_sigma_matrix(factor))
+    eye = torch.eye(3, dtype=torch.float64) / 0.1**2
+    rhs = cov_inv @ mean[..., 0, 0].double()[..., None] + (
+        eye @ noisy[..., 0, 0].double()[..., None]
+    )
+    expected = torch.linalg.solve(cov_inv + eye, rhs)[..., 0]
+    assert torch.allclose(ours, expected, atol=1e-4)
+
+
+def test_posterior_limits():
+    mean, factor, noisy = _random()
+    assert torch.allclose(posterior_mean(mean, factor, noisy, torch.tensor(1e-4)), noisy, atol=1e-3)
+    tiny = torch.zeros_like(factor)  # prior certain: Sigma = EPS * I
+    assert torch.allclose(posterior_mean(mean, tiny, noisy, torch.tensor(0.5)), mean, atol=1e-3)
+
+
+def test_nll_matches_a_multivariate_normal():
+    mean, factor, noisy = _random()
+    sigma = torch.tensor(0.05)
+    ours = negative_log_likelihood(mean, factor, noisy, sigma)[..., 0, 0].double()
+    cov = _sigma_matrix(factor) + torch.eye(3, dtype=torch.float64) * 0.05**2
+    dist = torch.distributions.MultivariateNormal(mean[..., 0, 0].double(), cov)
+    expected = -dist.log_prob(noisy[..., 0, 0].double()) - 1.5 * torch.log(
+        torch.tensor(2 * torch.pi)
+    )
+    assert torch.allclose(ours, expected, atol=1e-4)

@@ -1,0 +1,44 @@
+import torch
+
+from vdenoise.models.layers import CentreMaskedConv2d, UNet, gaussian_blur, pad_to_multiple
+from vdenoise.models.stbn import sub_block_shuffle, sub_block_unshuffle
+
+
+def test_masked_conv_never_sees_its_own_pixel():
+    conv = CentreMaskedConv2d(3, 4)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)  # even if training moved the centre tap
+    x = torch.rand(1, 3, 9, 9, requires_grad=True)
+    (grad,) = torch.autograd.grad(conv(x)[0, :, 4, 4].sum(), x)
+    assert grad[0, :, 4, 4].abs().max() == 0
+    assert grad[0, :, 3, 4].abs().max() > 0
+
+
+def test_sub_block_unshuffle_follows_its_index_formula():
+    x = torch.arange(8 * 8, dtype=torch.float32).view(1, 1, 8, 8)
+    y = sub_block_unshuffle(x)
+    assert y.shape == (1, 4, 4, 4)
+    for c in range(4):
+        i, j = divmod(c, 2)
+        for r in range(4):
+            for s in range(4):
+                tile_y, in_y = divmod(r, 2)
+                tile_x, in_x = divmod(s, 2)
+                row, col = 4 * tile_y + 2 * i + in_y, 4 * tile_x + 2 * j + in_x
+                assert y[0, c, r, s] == x[0, 0, row, col]
+    assert torch.equal(sub_block_shuffle(y), x)
+
+
+def test_unet_keeps_any_size():
+    net = UNet(5, 2, 8)
+    for h, w in [(17, 31), (8, 8), (64, 33)]:
+        assert net(torch.rand(2, 5, h, w)).shape == (2, 2, h, w)
+
+
+def test_padding_and_blur():
+    x = torch.rand(1, 2, 5, 7)
+    padded, size = pad_to_multiple(x, 4)
+    assert padded.shape[-2:] == (8, 8) and size == (5, 7)
+    assert torch.equal(padded[..., :5, :7], x)
+    flat = torch.full((1, 3, 20, 20), 0.7)
+    assert torch.allclose(gaussian_blur(flat, 2.0), flat)

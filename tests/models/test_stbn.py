@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from vdenoise.models.stbn import PRESETS, STBN
+
+
+@pytest.fixture(scope="module", params=list(PRESETS))
+def model(request):
+    torch.manual_seed(0)
+    return STBN(PRESETS[request.param]).eval()
+
+
+def test_full_preset_has_the_reference_size():
+    """9,138,112 parameters: the official bdc_2_unify count (methods notes, section 1.2)."""
+    assert sum(p.numel() for p in STBN(PRESETS["full"]).parameters()) == 9_138_112
+
+
+def test_blind_spot(model):
+    """The prediction for a pixel never depends on that pixel of the same noisy frame."""
+    h, w = 19, 22  # odd height: padding must keep the blind spot too
+    warm = model.frames_before
+    clip = torch.rand(1, 2 * warm + 2, 3, h, w, requires_grad=True)
+    flows = model.estimate_flows(clip.detach())  # held fixed, as the flow carries no gradient
+    prior = model.prior(clip, torch.tensor([0.1]), flows)
+    for k, y, x in [(0, 0, 0), (1, 9, 11), (0, h - 1, w - 1), (1, 2, w - 1), (0, h - 2, 5)]:
+        (grad,) = torch.autograd.grad(prior[0, k, :, y, x].sum(), clip, retain_graph=True)
+        frame = warm + k
+        assert grad[0, frame, :, y, x].abs().max() == 0
+        assert grad[0, frame].abs().sum() > 0  # it does see the rest of its own frame
+        assert grad[0, frame - 1].abs().sum() > 0  # and the neighbouring frames
+
+
+def test_posterior_brings_the_centre_pixel_back(model):
+    clip = torch.rand(1, 2 * model.frames_before + 1, 3, 12, 12, requires_grad=True)
+    out = model(clip, torch.tensor([0.2]))
+    (grad,) = torch.autograd.grad(out[0, 0, :, 6, 6].sum(), clip)
+    assert grad[0, model.frames_before, :, 6, 6].abs().sum() > 0
+
+
+@pytest.mark.parametrize(("h", "w"), [(17, 23), (32, 40), (5, 9)])
+def test_any_size_and_deterministic(h, w):
+    model = STBN(PRESETS["tiny"]).eval()
+    clip = torch.rand(2, 11, 3, h, w)
+    sigma = torch.tensor([0.1, 0.2])
+    with torch.no_grad():
+        a, b = model(clip, sigma), model(clip, sigma)
+    assert a.shape == (2, 3, 3, h, w) and torch.equal(a, b) and torch.isfinite(a).all()

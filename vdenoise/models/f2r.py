@@ -1,0 +1,147 @@
+"""F2R: Frames2Residual (Ji, Shi, Zhou, Fu, Cao; arXiv 2603.10417, March 2026).
+
+No code of the paper is public; this follows its abstract and the design derived from it in
+../shared/reference/methods.md section 3.2:
+
+- stage 1, a *frame-wise blind* temporal estimator: it sees the k neighbouring frames on each
+  side and never the centre frame, so its output (the anchor) is independent of the centre
+  frame's noise and can be trained against the noisy centre itself (Noise2Noise). Built like
+  FastDVDnet's two steps: one U-Net shared by both sides (each side's frames ordered from far
+  to near, so the same weights serve the past and the reversed future), then a U-Net fusing
+  both sides into the anchor and, optionally, a per-pixel covariance of its error;
+- stage 2, a *non-blind* spatial refiner: it takes the anchor, the noisy centre frame, the
+  noise level (and the anchor's variance) and predicts the residual the anchor lacks. With
+  `highpass` the residual is confined to high frequencies, so the temporally stable low
+  frequencies stay the anchor's.
+
+Sliding window, one pass per frame, no optical flow; windows are batched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.gaussian import covariance
+from vdenoise.models.layers import UNet, gaussian_blur
+
+
+@dataclass(frozen=True)
+class F2RConfig:
+    neighbours: int = 2  # k frames on each side of the centre
+    width: int = 32  # stage-1 U-Net width
+    refiner_width: int = 32
+    uncertainty: bool = True  # stage 1 also predicts a Gaussian covariance of its error
+    highpass: bool = True  # confine the stage-2 residual to high frequencies
+    highpass_sigma: float = 2.0
+    chunk: int = 8  # frames produced per call (windows batched together)
+
+
+PRESETS = {
+    "large": F2RConfig(width=64, refiner_width=64),
+    "base": F2RConfig(width=32, refiner_width=32),
+    "tiny": F2RConfig(width=16, refiner_width=16),
+}
+
+
+class TemporalEstimator(nn.Module):
+    """Stage 1: the anchor of a frame from its neighbours only."""
+
+    def __init__(self, config: F2RConfig) -> None:
+        super().__init__()
+        k, w = config.neighbours, config.width
+        self.side = UNet(3 * k + 1, w, w)
+        self.fuse = UNet(2 * w + 1, 9 if config.uncertainty else 3, w)
+
+    def forward(
+        self, before: torch.Tensor, after: torch.Tensor, level: torch.Tensor
+    ) -> torch.Tensor:
+        """before, after: [N, k, 3, H, W], each ordered from far to near; level: [N, 1, H, W].
+
+        Returns [N, 3 or 9, H, W]: the anchor (and its covariance factor).
+        """
+        n = before.shape[0]
+        sides = torch.cat([before.flatten(1, 2), after.flatten(1, 2)])  # both sides, one batch
+        features = self.side(torch.cat([sides, level.repeat(2, 1, 1, 1)], 1))
+        out = self.fuse(torch.cat([features[:n], features[n:], level], 1))
+        base = (before[:, -1] + after[:, -1]) / 2  # the nearest neighbours' average
+        return torch.cat([base + out[:, :3], out[:, 3:]], 1)
+
+
+class SpatialRefiner(nn.Module):
+    """Stage 2: the residual between the anchor and the clean centre frame."""
+
+    def __init__(self, config: F2RConfig) -> None:
+        super().__init__()
+        self.config = config
+        extra = 3 if config.uncertainty else 0
+        self.net = UNet(3 + 3 + 1 + extra, 3, config.refiner_width)
+
+    def forward(
+        self,
+        anchor: torch.Tensor,
+        noisy: torch.Tensor,
+        level: torch.Tensor,
+        variance: torch.Tensor | None,
+    ) -> torch.Tensor:
+        inputs = [anchor, noisy, level]
+        if variance is not None:
+            inputs.append(torch.log(variance + 1e-6))
+        residual = self.net(torch.cat(inputs, 1))
+        if self.config.highpass:
+            residual = residual - gaussian_blur(residual, self.config.highpass_sigma)
+        return residual
+
+
+class F2R(VideoDenoiser):
+    """Frames2Residual: a frame-wise blind anchor, then a non-blind residual refiner."""
+
+    def __init__(self, config: F2RConfig = F2RConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.estimator = TemporalEstimator(config)
+        self.refiner = SpatialRefiner(config)
+        self.frames_before = self.frames_after = config.neighbours
+        self.frames_per_call = config.chunk
+        self.spatial_margin = 48
+        self.bytes_per_pixel = 24.0 * max(config.width, config.refiner_width)
+
+    def windows(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Split [B, T, 3, H, W] into n windows, batched: (before, after, centre).
+
+        before, after: [B*n, k, 3, H, W], each side ordered from far to near; centre: [B*n, 3,
+        H, W]."""
+        k = self.config.neighbours
+        n = clip.shape[1] - 2 * k
+        before = torch.stack([clip[:, i : i + k] for i in range(n)], 1).flatten(0, 1)
+        after = torch.stack([clip[:, i + k + 1 : i + 2 * k + 1].flip(1) for i in range(n)], 1)
+        centre = clip[:, k : k + n].flatten(0, 1)
+        return before, after.flatten(0, 1), centre
+
+    def anchor(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """Stage 1 for every centre frame: [B, n, 3 or 9, H, W]. Never reads a centre frame."""
+        before, after, _ = self.windows(clip)
+        n = before.shape[0] // clip.shape[0]
+        level = self._level(sigma, n, clip)
+        return self.estimator(before, after, level).unflatten(0, (clip.shape[0], n))
+
+    def _level(self, sigma: torch.Tensor, n: int, clip: torch.Tensor) -> torch.Tensor:
+        h, w = clip.shape[-2:]
+        return sigma.repeat_interleave(n).view(-1, 1, 1, 1).expand(-1, 1, h, w).to(clip.dtype)
+
+    def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        b = clip.shape[0]
+        before, after, centre = self.windows(clip)
+        n = centre.shape[0] // b
+        level = self._level(sigma, n, clip)
+        stage1 = self.estimator(before, after, level)
+        anchor = stage1[:, :3]
+        variance = None
+        if self.config.uncertainty:
+            cov = covariance(stage1[:, 3:].float())
+            variance = cov[:, [0, 3, 5]].to(anchor.dtype)
+        out = anchor + self.refiner(anchor, centre, level, variance)
+        return out.unflatten(0, (b, n))

@@ -1,0 +1,70 @@
+"""Optical flow for aligning recurrent features, and the nearest-neighbour warp STBN needs.
+
+The default estimator is OpenCV's DIS (Kroeger et al., ECCV 2016): no weights, no download,
+and a cost of 0.4 dB against PWC-Net in STBN's own ablation (paper supplement, table 5:
+32.28 vs 32.68 dB on Set8 at sigma 30). Estimators are pluggable: anything with
+`__call__(target, source) -> flow` fits.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+MIN_SIZE = 16
+
+
+class FlowEstimator(Protocol):
+    def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """Flow [N, 2, H, W] (x, y in pixels) such that target(p) ~ source(p + flow(p)),
+        for frames [N, 3, H, W] in [0, 1]."""
+        ...
+
+
+class DISFlow:
+    """OpenCV's Dense Inverse Search on lightly smoothed luma (noise would mislead it)."""
+
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, smooth: float = 1.0):
+        self.preset, self.smooth = preset, smooth
+
+    def _luma(self, frames: torch.Tensor) -> np.ndarray:
+        weights = torch.tensor([0.299, 0.587, 0.114], device=frames.device, dtype=frames.dtype)
+        y = torch.einsum("nchw,c->nhw", frames, weights).clamp(0, 1).mul(255).round()
+        return y.to(torch.uint8).cpu().numpy()
+
+    def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        n, _, height, width = target.shape
+        if min(height, width) < MIN_SIZE:  # too small for DIS's pyramid: assume no motion
+            return target.new_zeros(n, 2, height, width, dtype=torch.float32)
+        dis = cv2.DISOpticalFlow_create(self.preset)
+        flows = []
+        for a, b in zip(self._luma(target.detach()), self._luma(source.detach()), strict=True):
+            if self.smooth:
+                a = cv2.GaussianBlur(a, (0, 0), self.smooth)
+                b = cv2.GaussianBlur(b, (0, 0), self.smooth)
+            flows.append(dis.calc(a, b, None))
+        flow = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2)
+        return flow.to(device=target.device, dtype=torch.float32)
+
+
+def warp_nearest(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample x [N, C, H, W] at p + flow(p), nearest neighbour, zeros outside the frame.
+
+    Nearest (not bilinear) sampling copies values without mixing neighbours, which keeps the
+    statistics of the propagated features and makes the output a piecewise-constant function
+    of the flow (STBN, "Calibration of Frame Alignment").
+    """
+    height, width = x.shape[-2:]
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=x.device, dtype=torch.float32),
+        torch.arange(width, device=x.device, dtype=torch.float32),
+        indexing="ij",
+    )
+    gx = (xs + flow[:, 0]) * (2 / max(width - 1, 1)) - 1
+    gy = (ys + flow[:, 1]) * (2 / max(height - 1, 1)) - 1
+    grid = torch.stack([gx, gy], -1).to(x.dtype)
+    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=True)

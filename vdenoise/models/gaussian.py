@@ -1,0 +1,87 @@
+"""The Gaussian blind-spot model of Laine et al. (NeurIPS 2019), as STBN and UDVD use it.
+
+A blind-spot network predicts, per pixel, a prior over the clean RGB value: a mean mu and a
+covariance Sigma = A^T A, with A a 3x3 upper-left-triangular factor carried in 6 channels
+(row 0: 3 entries, row 1: 2, row 2: 1; the layout of STBN's and UDVD's loss code). Given the
+noisy value y with noise N(0, s^2 I), the posterior mean is
+
+    x = (Sigma^-1 + s^-2 I)^-1 (Sigma^-1 mu + s^-2 y) = (Sigma + s^2 I)^-1 (s^2 mu + Sigma y),
+
+the right-hand form needs no inverse of Sigma; we solve the 3x3 system per pixel in closed form.
+"""
+
+from __future__ import annotations
+
+import torch
+
+EPS = 1e-5  # added to Sigma's diagonal, as in the reference code
+
+
+def covariance(factor: torch.Tensor) -> torch.Tensor:
+    """6 factor channels [..., 6, H, W] -> Sigma's 6 unique entries (xx, xy, xz, yy, yz, zz)."""
+    a00, a01, a02, a10, a11, a20 = factor.unbind(-3)
+    # A = [[a00, a01, a02], [a10, a11, 0], [a20, 0, 0]];  Sigma = A^T A
+    s00 = a00 * a00 + a10 * a10 + a20 * a20 + EPS
+    s01 = a00 * a01 + a10 * a11
+    s02 = a00 * a02
+    s11 = a01 * a01 + a11 * a11 + EPS
+    s12 = a01 * a02
+    s22 = a02 * a02 + EPS
+    return torch.stack([s00, s01, s02, s11, s12, s22], -3)
+
+
+def _solve3(m: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Solve M x = b per pixel for symmetric M given as 6 unique entries (Cramer's rule)."""
+    m00, m01, m02, m11, m12, m22 = m.unbind(-3)
+    b0, b1, b2 = b.unbind(-3)
+    c00 = m11 * m22 - m12 * m12
+    c01 = m02 * m12 - m01 * m22
+    c02 = m01 * m12 - m02 * m11
+    c11 = m00 * m22 - m02 * m02
+    c12 = m01 * m02 - m00 * m12
+    c22 = m00 * m11 - m01 * m01
+    det = m00 * c00 + m01 * c01 + m02 * c02
+    x0 = c00 * b0 + c01 * b1 + c02 * b2
+    x1 = c01 * b0 + c11 * b1 + c12 * b2
+    x2 = c02 * b0 + c12 * b1 + c22 * b2
+    return torch.stack([x0, x1, x2], -3) / det.unsqueeze(-3)
+
+
+def posterior_mean(
+    mean: torch.Tensor, factor: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor
+) -> torch.Tensor:
+    """E[x | prior (mean, A^T A), y] for noise std `sigma` (broadcastable to [..., 1, H, W])."""
+    mean, factor, noisy = mean.float(), factor.float(), noisy.float()
+    s2 = sigma.float() ** 2
+    cov = covariance(factor)
+    system = cov.clone()
+    system[..., [0, 3, 5], :, :] += s2  # Sigma + s^2 I
+    s00, s01, s02, s11, s12, s22 = cov.unbind(-3)
+    y0, y1, y2 = noisy.unbind(-3)
+    cov_y = torch.stack(
+        [
+            s00 * y0 + s01 * y1 + s02 * y2,
+            s01 * y0 + s11 * y1 + s12 * y2,
+            s02 * y0 + s12 * y1 + s22 * y2,
+        ],
+        -3,
+    )
+    return _solve3(system, s2 * mean + cov_y)
+
+
+def negative_log_likelihood(
+    mean: torch.Tensor, factor: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor
+) -> torch.Tensor:
+    """Per-pixel -log N(y; mean, Sigma + s^2 I) up to a constant (Laine et al., eq. 6)."""
+    mean, factor, noisy = mean.float(), factor.float(), noisy.float()
+    system = covariance(factor)
+    system[..., [0, 3, 5], :, :] += sigma.float() ** 2
+    d = noisy - mean
+    solved = _solve3(system, d)
+    m00, m01, m02, m11, m12, m22 = system.unbind(-3)
+    det = (
+        m00 * (m11 * m22 - m12 * m12)
+        - m01 * (m01 * m22 - m12 * m02)
+        + m02 * (m01 * m12 - m11 * m02)
+    )
+    return 0.5 * (d * solved).sum(-3) + 0.5 * torch.log(det)

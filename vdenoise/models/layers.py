@@ -1,0 +1,107 @@
+"""Building blocks shared by the models: blind-spot convolutions, dilated blocks, U-Nets."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv(cin: int, cout: int, k: int = 3, *, dilation: int = 1, stride: int = 1, groups: int = 1,
+         bias: bool = True) -> nn.Conv2d:  # fmt: skip
+    """A 'same'-size convolution (zero padding, which keeps blind spots blind at borders)."""
+    pad = dilation * (k // 2)
+    return nn.Conv2d(cin, cout, k, stride, pad, dilation, groups, bias)
+
+
+class CentreMaskedConv2d(nn.Conv2d):
+    """A k x k convolution whose centre tap is always zero: the output never sees its own pixel.
+
+    The first layer of a blind-spot network (Laine et al. 2019; D-BSN, Wu et al. 2020).
+    """
+
+    def __init__(self, cin: int, cout: int, k: int = 3) -> None:
+        super().__init__(cin, cout, k, padding=k // 2)
+        mask = torch.ones(1, 1, k, k)
+        mask[..., k // 2, k // 2] = 0
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class DilatedResBlock(nn.Module):
+    """x + Conv1x1(ReLU(Conv3x3 dilated(x))): with dilation 2 it only reaches even offsets,
+    so stacked after a centre-masked conv it keeps the blind spot (STBN's `DCl`)."""
+
+    def __init__(self, channels: int, dilation: int = 2, groups: int = 1) -> None:
+        super().__init__()
+        self.spatial = conv(channels, channels, 3, dilation=dilation, groups=groups)
+        self.pointwise = conv(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pointwise(F.relu(self.spatial(x)))
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad the last two dims up to a multiple; returns the padded tensor and (H, W).
+
+    Reflection keeps the parity of offsets, so dilated blind-spot stacks stay blind.
+    """
+    height, width = x.shape[-2:]
+    ph, pw = (-height) % multiple, (-width) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < height and pw < width else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (height, width)
+
+
+class UNet(nn.Module):
+    """A light three-level U-Net working from half resolution (pixel unshuffle first).
+
+    Used by F2R's stages, which are not pixel-blind: starting at half resolution makes it
+    cheap enough for CPUs without losing the full-resolution detail (the 2x2 neighbourhood
+    goes to channels). Accepts any H x W (pads to a multiple of 8 and crops back).
+    """
+
+    def __init__(self, cin: int, cout: int, width: int) -> None:
+        super().__init__()
+        w = width
+        self.enc0 = nn.Sequential(conv(4 * cin, w), nn.ReLU(), conv(w, w), nn.ReLU())
+        self.enc1 = nn.Sequential(
+            conv(w, 2 * w, stride=2), nn.ReLU(), conv(2 * w, 2 * w), nn.ReLU()
+        )
+        self.bottom = nn.Sequential(
+            conv(2 * w, 4 * w, stride=2),
+            nn.ReLU(),
+            conv(4 * w, 4 * w),
+            nn.ReLU(),
+            conv(4 * w, 4 * w),
+            nn.ReLU(),
+            conv(4 * w, 8 * w),
+            nn.PixelShuffle(2),
+        )
+        self.dec1 = nn.Sequential(
+            conv(2 * w, 2 * w), nn.ReLU(), conv(2 * w, 4 * w), nn.PixelShuffle(2)
+        )
+        self.dec0 = nn.Sequential(conv(w, w), nn.ReLU(), conv(w, 4 * cout), nn.PixelShuffle(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (height, width) = pad_to_multiple(x, 8)
+        e0 = self.enc0(F.pixel_unshuffle(x, 2))
+        e1 = self.enc1(e0)
+        d1 = self.dec1(self.bottom(e1) + e1)
+        return self.dec0(d1 + e0)[..., :height, :width]
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of [N, C, H, W] with reflected borders."""
+    radius = max(1, round(3 * sigma))
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-(t**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    mode = "reflect" if min(x.shape[-2:]) > radius else "replicate"
+    x = F.pad(x, (radius, radius, radius, radius), mode=mode)
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

@@ -1,0 +1,234 @@
+"""STBN: Spatiotemporal Blind-Spot Network (Chen et al., AAAI 2025, arXiv 2412.11820).
+
+Our own implementation of the structure of the official code (ZKCCZ/STBN, `bdc_2_unify`), as
+described in ../shared/reference/methods.md section 1.2:
+
+- two recurrent blind-spot branches (forward, backward): 1x1 head, a centre-masked 3x3 conv,
+  then only 1x1 and dilation-2 convs, so a branch never sees its own pixel of the current frame;
+- a dilated fusion block, shared by both directions, merging each branch's output with the
+  hidden state propagated from the neighbouring frame, aligned by nearest-neighbour warping
+  along optical flow;
+- SRFE: a 2x2 sub-block patch unshuffle (64 ch at H x W -> 256 ch at H/2 x W/2), dilation-2
+  grouped residual blocks, and the inverse shuffle: a wider receptive field, still blind;
+- a dilated head with 9 outputs (mean + Gaussian covariance factor), and at test time the
+  closed-form posterior that brings the noisy centre pixel back (Laine et al. 2019).
+
+Differences from the reference: flow from OpenCV DIS instead of PWC-Net (no download; see
+`flow.py`), ReLUs between SRFE's tail convs (not stated in the notes), and long videos run as
+chunks with warm-up frames instead of whole sequences with every hidden state kept in RAM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.flow import DISFlow, FlowEstimator, warp_nearest
+from vdenoise.models.gaussian import posterior_mean
+from vdenoise.models.layers import CentreMaskedConv2d, DilatedResBlock, conv, pad_to_multiple
+
+Flows = tuple[list[torch.Tensor | None], list[torch.Tensor | None]]
+
+
+@dataclass(frozen=True)
+class STBNConfig:
+    channels: int = 64  # C: hidden state and branch width
+    blocks: int = 5  # dilated residual blocks in each branch and in the fusion
+    srfe_groups: int = 2
+    srfe_blocks: int = 8  # per group
+    head_blocks: int = 2
+    warmup: int = 4  # frames of context on each side of a chunk
+    chunk: int = 16  # frames produced per call
+
+
+PRESETS = {
+    "full": STBNConfig(64, 5, 2, 8),  # the paper's size
+    "medium": STBNConfig(48, 4, 1, 8),
+    "small": STBNConfig(32, 3, 1, 6),
+    "tiny": STBNConfig(16, 2, 1, 2),
+}
+
+
+class BlindBranch(nn.Module):
+    """One direction's blind-spot branch (the official `DBSNl` with one dilation)."""
+
+    def __init__(self, c: int, blocks: int) -> None:
+        super().__init__()
+        self.head = conv(3 + c + 3, c, 1)
+        self.masked = CentreMaskedConv2d(c, c, 3)
+        body: list[nn.Module] = [conv(c, c, 1), nn.ReLU(), conv(c, c, 1), nn.ReLU()]
+        body += [DilatedResBlock(c, 2) for _ in range(blocks)]
+        self.body = nn.Sequential(*body, conv(c, c, 1), nn.ReLU())
+        half = c // 2
+        self.tail = nn.Sequential(
+            conv(c, half, 1), nn.ReLU(), conv(half, half, 1), nn.ReLU(), conv(half, c, 1)
+        )
+
+    def forward(self, y: torch.Tensor, hidden: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.head(torch.cat([y, hidden, level], 1)))
+        return self.tail(self.body(F.relu(self.masked(x))))
+
+
+class DilatedStack(nn.Module):
+    """1x1 in, dilation-2 residual blocks, 1x1 out (the official `D_dilate`)."""
+
+    def __init__(self, cin: int, width: int, cout: int, blocks: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            conv(cin, width, 1, bias=False),
+            *[DilatedResBlock(width, 2) for _ in range(blocks)],
+            conv(width, cout, 1, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def sub_block_unshuffle(x: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] (H, W multiples of 4) -> [N, 4C, H/2, W/2].
+
+    Each 4x4 tile splits into four 2x2 sub-blocks; the sub-block index goes to channels, the
+    tile index and the position inside the sub-block to space. Output row 2*t + r (channel
+    (c, i, j)) comes from input row 4*t + 2*i + r: one step in the output moves an even number
+    of input pixels, so dilation-2 convolutions here keep the blind spot.
+    """
+    n, c, h, w = x.shape
+    x = x.view(n, c, h // 4, 2, 2, w // 4, 2, 2)  # (tile, sub-block, inside) per axis
+    x = x.permute(0, 1, 3, 6, 2, 4, 5, 7)  # n, c, i, j, tile_y, in_y, tile_x, in_x
+    return x.reshape(n, 4 * c, h // 2, w // 2)
+
+
+def sub_block_shuffle(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of `sub_block_unshuffle`."""
+    n, c4, h2, w2 = x.shape
+    c = c4 // 4
+    x = x.view(n, c, 2, 2, h2 // 2, 2, w2 // 2, 2)
+    x = x.permute(0, 1, 4, 2, 5, 6, 3, 7)
+    return x.reshape(n, c, 2 * h2, 2 * w2)
+
+
+class SRFE(nn.Module):
+    """Spatial receptive-field expansion on the sub-block-unshuffled features of both branches."""
+
+    def __init__(self, c: int, groups: int, blocks: int) -> None:
+        super().__init__()
+        wide = 4 * c
+        self.head = conv(2 * wide, wide, 3, dilation=2)
+        self.groups = nn.ModuleList(
+            nn.Sequential(*[DilatedResBlock(wide, 2, groups=2) for _ in range(blocks)])
+            for _ in range(groups)
+        )
+        self.tail = nn.Sequential(
+            conv(wide, wide, 3, dilation=2),
+            nn.ReLU(),
+            conv(wide, wide, 1),
+            nn.ReLU(),
+            conv(wide, wide, 1),
+        )
+
+    def forward(self, forward_state: torch.Tensor, backward_state: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([forward_state, backward_state], 1)
+        x, (height, width) = pad_to_multiple(x, 4)
+        x = F.relu(self.head(sub_block_unshuffle(x)))
+        for group in self.groups:
+            x = x + group(x)
+        return sub_block_shuffle(self.tail(x))[..., :height, :width]
+
+
+class STBN(VideoDenoiser):
+    """Bidirectional recurrent blind-spot video denoiser with a Gaussian posterior."""
+
+    def __init__(
+        self, config: STBNConfig = STBNConfig(), flow: FlowEstimator | None = None
+    ) -> None:
+        super().__init__()
+        self.config = config
+        c = config.channels
+        self.flow: FlowEstimator = flow or DISFlow()
+        self.forward_branch = BlindBranch(c, config.blocks)
+        self.backward_branch = BlindBranch(c, config.blocks)
+        self.fusion = DilatedStack(2 * c, 2 * c, c, config.blocks)
+        self.srfe = SRFE(c, config.srfe_groups, config.srfe_blocks)
+        self.head = DilatedStack(c, c, 9, config.head_blocks)
+        self.frames_before = self.frames_after = config.warmup
+        self.frames_per_call = config.chunk
+        self.spatial_margin = 64
+        # Forward states of the whole clip are kept (4C bytes a pixel a frame), plus one frame's
+        # working set (about 100C bytes a pixel) spread over the clip.
+        self.bytes_per_pixel = 4.0 * c + 100.0 * c / (2 * config.warmup + config.chunk)
+
+    def _propagate(
+        self,
+        branch: BlindBranch,
+        frames: torch.Tensor,
+        level: torch.Tensor,
+        order: range,
+        flows: list[torch.Tensor | None],
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """One direction's recurrence: (t, hidden state) for t in `order`.
+
+        `flows[t]` aligns the previous step's state to frame t (target t, source t -/+ 1).
+        """
+        hidden = None
+        for t in order:
+            y = frames[:, t]
+            if hidden is None:  # first frame of the direction: nothing to fuse yet
+                zeros = y.new_zeros(y.shape[0], self.config.channels, *y.shape[-2:])
+                hidden = branch(y, zeros, level)
+            else:
+                flow = flows[t]
+                assert flow is not None
+                aligned = warp_nearest(hidden, flow)
+                hidden = self.fusion(torch.cat([branch(y, aligned, level), aligned], 1))
+            yield t, hidden
+
+    def estimate_flows(self, clip: torch.Tensor) -> Flows:
+        """Flows for both directions: forward[t] = t -> t-1, backward[t] = t -> t+1."""
+        b, t = clip.shape[:2]
+        forward: list[torch.Tensor | None] = [None] * t
+        backward: list[torch.Tensor | None] = [None] * t
+        if t > 1:
+            later = clip[:, 1:].flatten(0, 1)
+            earlier = clip[:, :-1].flatten(0, 1)
+            to_earlier = self.flow(later, earlier).view(b, t - 1, 2, *clip.shape[-2:])
+            to_later = self.flow(earlier, later).view(b, t - 1, 2, *clip.shape[-2:])
+            for k in range(t - 1):
+                forward[k + 1] = to_earlier[:, k]
+                backward[k] = to_later[:, k]
+        return forward, backward
+
+    def prior(
+        self, clip: torch.Tensor, sigma: torch.Tensor, flows: Flows | None = None
+    ) -> torch.Tensor:
+        """The blind prediction [B, n, 9, H, W] (mean, covariance factor) of the centre frames.
+
+        `flows` can be given to hold them fixed (training, blind-spot tests); by default they
+        are estimated from the noisy clip.
+        """
+        b, t, _, h, w = clip.shape
+        first, last = self.frames_before, t - self.frames_after
+        level = sigma.view(b, 1, 1, 1).expand(b, 3, h, w).to(clip.dtype)
+        forward_flows, backward_flows = flows if flows is not None else self.estimate_flows(clip)
+        forward_states = dict(
+            self._propagate(self.forward_branch, clip, level, range(last), forward_flows)
+        )
+        outputs: dict[int, torch.Tensor] = {}
+        backward = self._propagate(
+            self.backward_branch, clip, level, range(t - 1, first - 1, -1), backward_flows
+        )
+        for index, state in backward:  # outputs as soon as both directions reach a frame
+            if index < last:
+                outputs[index] = self.head(self.srfe(forward_states.pop(index), state))
+        return torch.stack([outputs[i] for i in range(first, last)], 1)
+
+    def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        prediction = self.prior(clip, sigma)
+        centre = clip[:, self.frames_before : clip.shape[1] - self.frames_after]
+        with torch.autocast(clip.device.type, enabled=False):
+            s = sigma.view(-1, 1, 1, 1, 1)
+            return posterior_mean(prediction[:, :, :3], prediction[:, :, 3:], centre, s)

@@ -1,0 +1,230 @@
+"""Checkpoints and the registry of released weights.
+
+A checkpoint is one `.safetensors` file whose metadata rebuilds its model (method, preset and
+full config, training noise, vdenoise version), so `--weights any.safetensors` just works; no
+pickle is ever loaded. A released checkpoint is found, in order: in the repository's
+`weights/` folder (bundled), in the Hugging Face cache, or downloaded from the Hub at a pinned
+commit. Its sha256 is checked on every load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from vdenoise import models
+from vdenoise.errors import UsageError, VdenoiseError
+from vdenoise.models.base import VideoDenoiser
+
+FORMAT = "vdenoise-checkpoint"
+FORMAT_VERSION = "1"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Release:
+    """A published checkpoint: where it lives and what it is."""
+
+    name: str
+    method: str
+    filename: str
+    sha256: str
+    repo_id: str
+    revision: str  # a full 40-hex commit: cached files are then used without asking the Hub
+    license: str
+    training_data: str
+    default: bool = False  # the checkpoint `--method` uses when no --weights is given
+
+
+# Filled as trained weights are released (they are trained self-supervised from noisy video).
+RELEASES: tuple[Release, ...] = ()
+
+
+def bundled_dir() -> Path:
+    """Where bundled checkpoints live: $VDENOISE_WEIGHTS, else the repository's weights/."""
+    return Path(os.environ.get("VDENOISE_WEIGHTS", REPO_ROOT / "weights"))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- checkpoint files ---------------------------------------------------------------------------
+def save_checkpoint(
+    model: VideoDenoiser, path: Path, training: dict[str, Any] | None = None
+) -> str:
+    """Write the model's weights and everything needed to rebuild it; returns the sha256."""
+    from vdenoise import __version__
+
+    method, preset, config = models.describe(model)
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "method": method,
+        "preset": preset,
+        "config": json.dumps(config),
+        "training": json.dumps(training or {}),
+        "vdenoise_version": __version__,
+    }
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part")
+    save_file(state, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return file_sha256(path)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The checkpoint's metadata, with `config` and `training` decoded."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VdenoiseError(f"{Path(path).name} is not a safetensors checkpoint ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise VdenoiseError(
+            f"{Path(path).name} is not a vdenoise checkpoint",
+            "it lacks the metadata that says how to rebuild the model",
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise VdenoiseError(
+            f"{Path(path).name} has checkpoint format {meta.get('format_version')}, "
+            f"this vdenoise reads {FORMAT_VERSION}"
+        )
+    meta["config"] = json.loads(meta.get("config", "{}"))
+    meta["training"] = json.loads(meta.get("training", "{}"))
+    return meta
+
+
+def load_checkpoint(path: Path, expected_sha256: str | None = None) -> VideoDenoiser:
+    """Rebuild a model from a checkpoint file, checking its sha256 when one is expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist")
+    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
+        raise VdenoiseError(
+            f"{path} does not match its registered sha256 (damaged or replaced)",
+            "fetch it again with `vdenoise models download`",
+        )
+    meta = read_metadata(path)
+    model = models.build(meta["method"], config=meta["config"])
+    state = load_file(str(path))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise VdenoiseError(
+            f"{path.name} does not fit its declared architecture ({first})"
+        ) from None
+    model.checkpoint = {"path": str(path), "metadata": meta}  # type: ignore[attr-defined]
+    return model
+
+
+# -- the registry -------------------------------------------------------------------------------
+def find_release(name: str) -> Release | None:
+    return next((r for r in RELEASES if r.name == name), None)
+
+
+def default_release(method: str) -> Release | None:
+    return next((r for r in RELEASES if r.method == method and r.default), None)
+
+
+def is_offline(offline: bool = False) -> bool:
+    return offline or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def locate(release: Release, cache_dir: Path | None = None) -> tuple[Path, str] | None:
+    """(path, 'bundled' | 'cache') of a release already on this machine, without network."""
+    bundled = bundled_dir() / release.filename
+    if bundled.is_file():
+        return bundled, "bundled"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(
+        release.repo_id, release.filename, cache_dir=cache_dir, revision=release.revision
+    )
+    if isinstance(cached, str) and Path(cached).is_file():
+        return Path(cached), "cache"
+    return None
+
+
+def download(release: Release, cache_dir: Path | None = None, offline: bool = False) -> Path:
+    """The release's file from the Hugging Face Hub at its pinned commit (or the cache)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(
+            hf_hub_download(
+                release.repo_id,
+                release.filename,
+                revision=release.revision,
+                cache_dir=cache_dir,
+                local_files_only=is_offline(offline),
+            )
+        )
+    except LocalEntryNotFoundError:
+        raise VdenoiseError(
+            f"{release.name} is not on this machine and downloads are off (offline)",
+            f"run `vdenoise models download {release.name}` where the Hub can be reached, "
+            f"or put {release.filename} in {bundled_dir()}",
+        ) from None
+    except (HfHubHTTPError, OSError) as e:
+        raise VdenoiseError(
+            f"cannot download {release.name} from {release.repo_id} ({e.__class__.__name__})",
+            f"check the connection, or put {release.filename} in {bundled_dir()}",
+        ) from None
+
+
+def release_path(release: Release, cache_dir: Path | None = None, offline: bool = False) -> Path:
+    found = locate(release, cache_dir)
+    return found[0] if found else download(release, cache_dir, offline)
+
+
+def load_model(
+    method: str | None = None, weights: str | Path | None = None, offline: bool = False
+) -> tuple[VideoDenoiser, str]:
+    """The model to denoise with, and where its weights came from.
+
+    `weights` is a checkpoint file or a release name; without it, the default release of
+    `method` (F2R when none is named). Resolution: the given file, the bundled folder, the
+    Hugging Face cache, the Hub.
+    """
+    if method is not None and method not in models.METHODS:
+        raise UsageError(f"unknown method {method!r}", f"choose from {', '.join(models.METHODS)}")
+    if weights is not None:
+        release = find_release(str(weights))
+        if release is None:
+            model = load_checkpoint(Path(weights))
+            _check_method(method, model, str(weights))
+            return model, str(weights)
+        _check_method(method, None, release.name, release.method)
+    else:
+        method = method or models.METHODS[0]
+        release = default_release(method)
+        if release is None:
+            raise VdenoiseError(
+                f"no trained {method} weights have been released yet",
+                "pass --weights FILE with a vdenoise checkpoint of your own",
+            )
+    path = release_path(release, offline=offline)
+    return load_checkpoint(path, release.sha256), f"{release.name} ({path})"
+
+
+def _check_method(
+    asked: str | None, model: VideoDenoiser | None, source: str, method: str | None = None
+) -> None:
+    method = method or (models.describe(model)[0] if model is not None else None)
+    if asked is not None and method != asked:
+        raise UsageError(f"{source} holds {method} weights, not {asked}", "drop --method")
