@@ -3,12 +3,16 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from tests.clipmaker import ClipSpec, decoded_pts, make_clip
-from tests.conftest import Identity
+from tests.conftest import Identity, shared_clip
+from vdenoise import weights
 from vdenoise.cli import app, parse_time
 from vdenoise.errors import UsageError
+from vdenoise.models import build
+from vdenoise.weights import save_checkpoint
 
 runner = CliRunner()
 
@@ -145,3 +149,48 @@ def test_the_installed_command_runs(clip):
         text=True,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Checkpoints of both methods as a user would have them (random weights, tiny presets)."""
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    return {m: save_tiny(m, folder / f"{m}.safetensors") for m in ("f2r", "stbn")}
+
+
+def save_tiny(method, path):
+    save_checkpoint(build(method, "tiny"), path)
+    return path
+
+
+@pytest.mark.parametrize("method", ["f2r", "stbn"])
+def test_real_clip_end_to_end_with_a_checkpoint(saved, tmp_path, monkeypatch, method):
+    monkeypatch.setattr("vdenoise.cli.load_model", weights.load_model)
+    src = shared_clip("realshort.mp4")
+    out = tmp_path / "out.mp4"
+    result = run("denoise", src, out, "--weights", saved[method], "--end", "0.6", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    expected = [t for t in sorted(decoded_pts(src)) if t < 0.6]
+    assert report["frames"] == len(expected) and decoded_pts(out) == expected
+    assert report["sigma_estimated"] and report["sigma"] >= 0
+    assert f"weights: {saved[method]}" in result.stderr
+
+
+def test_no_released_weights_is_said_clearly(clip, tmp_path, monkeypatch):
+    monkeypatch.setattr("vdenoise.cli.load_model", weights.load_model)
+    monkeypatch.setattr(weights, "RELEASES", ())
+    result = run("denoise", clip, tmp_path / "o.mp4", "--method", "stbn")
+    assert result.exit_code == 1 and "no trained stbn weights" in one_line_error(result)
+    result = run("denoise", clip, tmp_path / "o.mp4", "--method", "nope")
+    assert result.exit_code == 2 and "unknown method" in one_line_error(result)
+
+
+def test_models_commands(saved, monkeypatch):
+    monkeypatch.setattr(weights, "RELEASES", ())
+    assert "no weights have been released yet" in run("models", "list").stdout
+    result = run("models", "verify", saved["stbn"])
+    assert result.exit_code == 0 and "stbn tiny, sha256 " in result.stdout
+    result = run("models", "path", "nothing")
+    assert result.exit_code == 2 and "no release is named" in one_line_error(result)
