@@ -36,6 +36,12 @@ def reflect_index(i: int, n: int | None) -> int:
     return period - i if i >= n else i
 
 
+def prepare(model: VideoDenoiser, device: torch.device) -> VideoDenoiser:
+    """The model on its device, for inference, with channels-last weights (convolutions run
+    faster so: 1.1-1.4x on CPU, benchmarks/models.py; and it suits GPU tensor cores)."""
+    return model.to(device, memory_format=torch.channels_last).eval()
+
+
 @dataclass
 class EngineStats:
     frames: int = 0
@@ -55,7 +61,7 @@ class Engine:
         tile: int | None = None,
     ) -> None:
         """`tile`: None picks from free memory, 0 never tiles, N uses N x N tiles."""
-        self.model = model.to(device).eval()
+        self.model = prepare(model, device)
         self.device = device
         self.dtype = dtype
         self.auto_tile = tile is None

@@ -188,18 +188,18 @@ class STBN(VideoDenoiser):
             yield t, hidden
 
     def estimate_flows(self, clip: torch.Tensor) -> Flows:
-        """Flows for both directions: forward[t] = t -> t-1, backward[t] = t -> t+1."""
-        b, t = clip.shape[:2]
+        """The flows the recurrences use: forward[t] = t -> t-1 (t < last), backward[t] =
+        t -> t+1 (t >= first); the others stay None."""
+        b, t, _, h, w = clip.shape
+        first, last = self.frames_before, t - self.frames_after
         forward: list[torch.Tensor | None] = [None] * t
         backward: list[torch.Tensor | None] = [None] * t
-        if t > 1:
-            later = clip[:, 1:].flatten(0, 1)
-            earlier = clip[:, :-1].flatten(0, 1)
-            to_earlier = self.flow(later, earlier).view(b, t - 1, 2, *clip.shape[-2:])
-            to_later = self.flow(earlier, later).view(b, t - 1, 2, *clip.shape[-2:])
-            for k in range(t - 1):
-                forward[k + 1] = to_earlier[:, k]
-                backward[k] = to_later[:, k]
+        if last > 1:
+            flow = self.flow(clip[:, 1:last].flatten(0, 1), clip[:, : last - 1].flatten(0, 1))
+            forward[1:last] = flow.view(b, last - 1, 2, h, w).unbind(1)
+        if t - 1 > first:
+            flow = self.flow(clip[:, first:-1].flatten(0, 1), clip[:, first + 1 :].flatten(0, 1))
+            backward[first : t - 1] = flow.view(b, t - 1 - first, 2, h, w).unbind(1)
         return forward, backward
 
     def prior(
@@ -214,9 +214,8 @@ class STBN(VideoDenoiser):
         first, last = self.frames_before, t - self.frames_after
         level = sigma.view(b, 1, 1, 1).expand(b, 3, h, w).to(clip.dtype)
         forward_flows, backward_flows = flows if flows is not None else self.estimate_flows(clip)
-        forward_states = dict(
-            self._propagate(self.forward_branch, clip, level, range(last), forward_flows)
-        )
+        forward = self._propagate(self.forward_branch, clip, level, range(last), forward_flows)
+        forward_states = {index: state for index, state in forward if index >= first}
         outputs: dict[int, torch.Tensor] = {}
         backward = self._propagate(
             self.backward_branch, clip, level, range(t - 1, first - 1, -1), backward_flows
