@@ -66,6 +66,7 @@ class ConsoleObserver:
         self.console.print(
             f"[green]✓[/green] {report.frames} frames in {report.seconds:.1f} s "
             f"({report.fps:.1f} fps) → {report.output} · {report.codec} {report.pix_fmt} · "
+            f"noise {report.sigma:g}{' (estimated)' if report.sigma_estimated else ''} · "
             f"{report.device}, {report.precision}",
             highlight=False,
             soft_wrap=True,
