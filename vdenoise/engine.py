@@ -100,6 +100,7 @@ class Engine:
                 raise RuntimeError(f"model returned {tuple(out.shape)} for {count} frames")
             for k in range(count):
                 yield out[0, k]
+            del clip, out  # before the next clip is built: never two in memory
             self.stats.frames += count
             start += count
             for i in [i for i in window if i < start - before - after]:
