@@ -5,8 +5,9 @@ import torch
 
 from tests.clipmaker import pattern
 from tests.conftest import SHARED_DATA
+from vdenoise.errors import UsageError
 from vdenoise.io import read_rgb
-from vdenoise.noise import add_gaussian_noise, estimate_sigma
+from vdenoise.noise import NoiseModel, add_gaussian_noise, estimate_sigma
 
 
 def synthetic_frames(n=4):
@@ -45,3 +46,43 @@ def test_noise_is_seeded_unclipped_and_of_the_right_level():
 
 def test_clean_flat_frames_estimate_near_zero():
     assert estimate_sigma([torch.full((3, 64, 64), 0.5)]) < 0.1
+
+
+@pytest.mark.parametrize(
+    "text", ["gaussian:25", "gaussian:5-55", "correlated:30", "poisson-gaussian:0.01,5", "none"]
+)
+def test_noise_models_parse_and_print_back(text):
+    assert str(NoiseModel.parse(text)) == text
+
+
+@pytest.mark.parametrize("text", ["gauss:5", "gaussian:", "gaussian:50-5", "poisson-gaussian:x"])
+def test_bad_noise_is_a_usage_error(text):
+    with pytest.raises(UsageError, match="cannot read noise"):
+        NoiseModel.parse(text)
+
+
+def test_gaussian_range_draws_one_level_per_clip_within_it():
+    clean = torch.full((64, 2, 3, 32, 32), 0.5)
+    noisy, sigma = NoiseModel.parse("gaussian:5-55").apply(clean, torch.Generator().manual_seed(0))
+    assert sigma.min() >= 5 / 255 and sigma.max() <= 55 / 255 and sigma.std() > 0.03
+    measured = (noisy - clean).flatten(1).std(1)
+    assert torch.allclose(measured, sigma, rtol=0.05)
+
+
+def test_correlated_noise_has_its_level_and_is_correlated_between_neighbours():
+    clean = torch.zeros(1, 4, 3, 128, 128)
+    noisy, sigma = NoiseModel.parse("correlated:25").apply(clean, torch.Generator().manual_seed(0))
+    assert abs(noisy.std() * 255 - 25) < 0.5 and sigma.item() == pytest.approx(25 / 255)
+    right = (noisy[..., :-1] * noisy[..., 1:]).mean() / noisy.var()
+    assert 0.6 < right < 0.7  # a 3x3 box: neighbours share 6 of 9 taps
+    assert abs((noisy[:, 0] * noisy[:, 1]).mean() / noisy.var()) < 0.02  # frames independent
+
+
+def test_poisson_gaussian_variance_grows_with_the_signal():
+    model = NoiseModel.parse("poisson-gaussian:0.01,5")
+    g = torch.Generator().manual_seed(0)
+    for level in (0.1, 0.8):
+        clean = torch.full((1, 1, 3, 128, 128), level)
+        noisy, _ = model.apply(clean, g)
+        expected = 0.01 * level + (5 / 255) ** 2
+        assert (noisy - clean).var().item() == pytest.approx(expected, rel=0.05)

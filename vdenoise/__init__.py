@@ -7,9 +7,20 @@ import os
 # only if torch is not imported yet, and never overrides the user's setting.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from typing import Any
+
 from vdenoise.errors import UsageError, VdenoiseError
-from vdenoise.pipeline import DenoiseReport, denoise_video
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """The pipeline (and with it PyAV) loads on first use, so training runs without PyAV."""
+    if name in ("DenoiseReport", "denoise_video"):
+        from vdenoise import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'vdenoise' has no attribute {name!r}")
+
 
 __all__ = ["DenoiseReport", "UsageError", "VdenoiseError", "__version__", "denoise_video"]

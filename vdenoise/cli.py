@@ -16,7 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vdenoise import __version__, weights
+from vdenoise import __version__, cli_training, weights
+from vdenoise.cli_support import fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io import open_input
 from vdenoise.io.encoding import EncodeOptions
@@ -76,18 +77,6 @@ def parse_encoder_opts(items: list[str]) -> dict[str, str]:
             raise UsageError(f"--encoder-opt {item!r} is not KEY=VALUE")
         opts[key] = value
     return opts
-
-
-def _fail(error: VdenoiseError | KeyboardInterrupt, as_json: bool) -> None:
-    """Report an expected failure in one line (or one JSON document) and exit."""
-    if isinstance(error, KeyboardInterrupt):
-        message, hint, code = "interrupted; the partial output was removed", None, 130
-    else:
-        message, hint, code = error.message, error.hint, error.exit_code
-    if as_json:
-        print(json.dumps({"ok": False, "error": message, "hint": hint, "exit_code": code}))
-    ConsoleObserver().error(message + (f" [dim]({hint})[/dim]" if hint else ""))
-    raise typer.Exit(code)
 
 
 MODEL, IO, ENC = "Model", "Input and output", "Encoding"
@@ -211,7 +200,7 @@ def denoise(
         )
     except (VdenoiseError, KeyboardInterrupt) as e:
         observer.stop()
-        _fail(e, as_json)
+        fail(e, as_json)
     observer.stop()
     observer.summary(report)
     if as_json:
@@ -233,7 +222,7 @@ def probe(
         finally:
             reader.close()
     except VdenoiseError as e:
-        _fail(e, as_json)
+        fail(e, as_json)
     if as_json:
         print(json.dumps(info))
         return
@@ -313,7 +302,7 @@ def models_download(
         if weights.file_sha256(path) != release.sha256:
             raise VdenoiseError(f"{path} does not match the registered sha256")
     except VdenoiseError as e:
-        _fail(e, False)
+        fail(e, False)
     print(path)
 
 
@@ -327,7 +316,7 @@ def models_path(name: Annotated[str, typer.Argument(help="Release name.")]) -> N
                 f"{name} is not on this machine", f"vdenoise models download {name}"
             )
     except VdenoiseError as e:
-        _fail(e, False)
+        fail(e, False)
     print(found[0])
 
 
@@ -354,9 +343,13 @@ def models_verify(
                 failed |= not ok
             print(f"{r.name}: {status}")
     except VdenoiseError as e:
-        _fail(e, False)
+        fail(e, False)
     if failed:
         raise typer.Exit(1)
+
+
+app.command()(cli_training.fit)
+app.command()(cli_training.train)
 
 
 def version_callback(value: bool) -> None:

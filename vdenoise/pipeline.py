@@ -28,10 +28,10 @@ import torch
 from vdenoise.device import describe, precision_name, select_device, select_precision
 from vdenoise.engine import Engine
 from vdenoise.errors import UsageError, VdenoiseError
-from vdenoise.io import Reader, is_image_sequence, open_input
+from vdenoise.io import is_image_sequence, open_input
 from vdenoise.io.colour import planes_to_rgb, rgb_to_planes
 from vdenoise.io.encoding import EncodeOptions
-from vdenoise.io.frames import ImageSequenceWriter, split_pattern
+from vdenoise.io.frames import ImageSequenceReader, ImageSequenceWriter, split_pattern
 from vdenoise.io.media import Frame, VideoInfo
 from vdenoise.io.passthrough import AudioMode
 from vdenoise.io.reader import VideoReader
@@ -39,6 +39,8 @@ from vdenoise.io.writer import VideoWriter
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.noise import estimate_sigma
 from vdenoise.threads import Consumer, Prefetcher
+
+Reader = VideoReader | ImageSequenceReader
 
 QUEUE_DEPTH = 8  # frames between stages
 ESTIMATION_FRAMES = 5  # first frames the noise level is estimated from

@@ -72,5 +72,38 @@ class ConsoleObserver:
             soft_wrap=True,
         )
 
-    def error(self, message: str) -> None:
-        Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+
+class TrainingProgress:
+    """A training run on stderr: phase, bar over the budget (steps or seconds), loss, ETA."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.console = Console(stderr=True, quiet=quiet)
+        self.progress: Progress | None = None
+        self.task = None
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[dim]·[/dim] {message}", highlight=False, soft_wrap=True)
+
+    def start(self, total: float, unit: str, done: float) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<7}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} " + unit),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("training", total=total, completed=done, loss="-")
+
+    def update(self, done: float, phase: str, loss: float) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=done, description=phase, loss=f"{loss:.4g}")
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

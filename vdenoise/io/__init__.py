@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from vdenoise.io.colour import RGB_MATRIX, ColourSpec, PixelLayout, planes_to_rgb, rgb_to_planes
 from vdenoise.io.frames import IMAGE_SUFFIXES, ImageSequenceReader
-from vdenoise.io.reader import VideoReader
 
-Reader = VideoReader | ImageSequenceReader
+if TYPE_CHECKING:  # PyAV loads only when a video file is opened (training decodes with OpenCV)
+    from vdenoise.io.reader import VideoReader
+
+    Reader = VideoReader | ImageSequenceReader
 
 
 def is_image_sequence(path: Path) -> bool:
@@ -32,6 +35,8 @@ def open_input(
     """A video file or a folder of images, ready to stream frames."""
     if Path(path).is_dir():
         return ImageSequenceReader(path, fps or 25.0, start, end)
+    from vdenoise.io.reader import VideoReader
+
     return VideoReader(path, start=start, end=end, ignore_errors=ignore_errors)
 
 
@@ -51,4 +56,4 @@ def read_rgb(path: Path, **options: object) -> Iterator[np.ndarray]:
             yield rgb_to_planes(rgb, layout, ColourSpec(RGB_MATRIX, True))[0].numpy()
 
 
-__all__ = ["IMAGE_SUFFIXES", "Reader", "is_image_sequence", "open_input", "read_rgb"]
+__all__ = ["IMAGE_SUFFIXES", "is_image_sequence", "open_input", "read_rgb"]

@@ -187,11 +187,11 @@ class STBN(VideoDenoiser):
                 hidden = self.fusion(torch.cat([branch(y, aligned, level), aligned], 1))
             yield t, hidden
 
-    def estimate_flows(self, clip: torch.Tensor) -> Flows:
+    def estimate_flows(self, clip: torch.Tensor, warmup: int | None = None) -> Flows:
         """The flows the recurrences use: forward[t] = t -> t-1 (t < last), backward[t] =
         t -> t+1 (t >= first); the others stay None."""
         b, t, _, h, w = clip.shape
-        first, last = self.frames_before, t - self.frames_after
+        first, last = self._span(t, warmup)
         forward: list[torch.Tensor | None] = [None] * t
         backward: list[torch.Tensor | None] = [None] * t
         if last > 1:
@@ -202,18 +202,30 @@ class STBN(VideoDenoiser):
             backward[first : t - 1] = flow.view(b, t - 1 - first, 2, h, w).unbind(1)
         return forward, backward
 
+    def _span(self, frames: int, warmup: int | None) -> tuple[int, int]:
+        """[first, last) of the frames predicted from a clip of `frames` frames."""
+        warmup = self.config.warmup if warmup is None else warmup
+        return warmup, frames - warmup
+
     def prior(
-        self, clip: torch.Tensor, sigma: torch.Tensor, flows: Flows | None = None
+        self,
+        clip: torch.Tensor,
+        sigma: torch.Tensor,
+        flows: Flows | None = None,
+        warmup: int | None = None,
     ) -> torch.Tensor:
         """The blind prediction [B, n, 9, H, W] (mean, covariance factor) of the centre frames.
 
         `flows` can be given to hold them fixed (training, blind-spot tests); by default they
-        are estimated from the noisy clip.
+        are estimated from the noisy clip. `warmup` frames at each end only feed the recurrence
+        (default: the config's; training predicts every frame with 0).
         """
         b, t, _, h, w = clip.shape
-        first, last = self.frames_before, t - self.frames_after
+        first, last = self._span(t, warmup)
         level = sigma.view(b, 1, 1, 1).expand(b, 3, h, w).to(clip.dtype)
-        forward_flows, backward_flows = flows if flows is not None else self.estimate_flows(clip)
+        if flows is None:
+            flows = self.estimate_flows(clip, warmup)
+        forward_flows, backward_flows = flows
         forward = self._propagate(self.forward_branch, clip, level, range(last), forward_flows)
         forward_states = {index: state for index, state in forward if index >= first}
         outputs: dict[int, torch.Tensor] = {}

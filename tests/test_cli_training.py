@@ -1,0 +1,116 @@
+import pytest
+from typer.testing import CliRunner
+
+from tests.clipmaker import ClipSpec, make_clip
+from tests.test_cli import one_line_error
+from vdenoise.cli import app
+from vdenoise.training.trainer import Trainer, resume_path
+from vdenoise.weights import load_checkpoint, read_metadata
+
+runner = CliRunner()
+SMALL = ["--preset", "tiny", "--batch", "2", "--crop", "32"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "noisy.mp4", ClipSpec(frames=8, audio="aac"))
+
+
+def test_fit_writes_a_checkpoint_and_denoises_with_it(tmp_path, clip):
+    out = tmp_path / "fit.safetensors"
+    video = tmp_path / "clean.mp4"
+    result = run("fit", clip, "-o", out, "--steps", 4, *SMALL, "--sigma", 10, "--denoise", video)
+    assert result.exit_code == 0, result.stderr
+    assert video.stat().st_size > 0
+    training = read_metadata(out)["training"]
+    assert training["kind"] == "fit" and training["sigma"] == 10 and training["frames"] == 8
+    assert training["refiner_loss"] == "adaptive"
+    load_checkpoint(out)
+    assert run("denoise", clip, tmp_path / "again.mp4", "--weights", out).exit_code == 0
+
+
+def test_fit_estimates_the_noise_level_and_names_its_default_output(tmp_path, clip, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("fit", clip, "--steps", 2, *SMALL, "--method", "stbn")
+    assert result.exit_code == 0, result.stderr
+    assert "noise level estimated" in result.stderr
+    assert read_metadata(tmp_path / "noisy.stbn.safetensors")["method"] == "stbn"
+
+
+def test_fit_refuses_to_clobber_a_checkpoint_or_a_video(tmp_path, clip):
+    out = tmp_path / "fit.safetensors"
+    out.write_bytes(b"precious")
+    result = run("fit", clip, "-o", out, "--steps", 2, *SMALL)
+    assert result.exit_code == 2 and "--resume" in one_line_error(result)
+    assert out.read_bytes() == b"precious"
+    existing = tmp_path / "existing.mp4"
+    existing.write_bytes(b"keep")
+    result = run("fit", clip, "-o", tmp_path / "new.safetensors", "--steps", 2, *SMALL,
+                 "--denoise", existing)  # fmt: skip
+    assert result.exit_code == 2 and not (tmp_path / "new.safetensors").exists()
+    assert existing.read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--steps", "0"], ["--steps", "2", "--minutes", "1"], ["--method", "nope"]],
+)
+def test_fit_bad_options_are_usage_errors(tmp_path, clip, args):
+    result = run("fit", clip, "-o", tmp_path / "x.safetensors", *args)
+    assert result.exit_code == 2
+    one_line_error(result)
+
+
+def test_fit_on_a_missing_file_is_one_line(tmp_path):
+    result = run("fit", tmp_path / "missing.mp4", "--steps", 2)
+    assert result.exit_code == 2 and "does not exist" in one_line_error(result)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resume_continues(tmp_path, clip, monkeypatch):
+    out = tmp_path / "fit.safetensors"
+    step = Trainer._step
+    calls = []
+
+    def interrupted(self, phase):
+        calls.append(phase.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step(self, phase)
+
+    monkeypatch.setattr(Trainer, "_step", interrupted)
+    result = run("fit", clip, "-o", out, "--steps", 6, *SMALL, "--sigma", 10)
+    assert result.exit_code == 130
+    assert "--resume" in one_line_error(result)
+    load_checkpoint(out)
+    assert resume_path(out).exists()
+    result = run("fit", clip, "-o", out, "--steps", 6, *SMALL, "--sigma", 10, "--resume")
+    assert result.exit_code == 0, result.stderr
+    phases = read_metadata(out)["training"]["phases"]
+    assert sum(p["steps"] for p in phases) == 6
+
+
+def test_train_validates_on_held_out_sequences(tmp_path, clip):
+    data = tmp_path / "data"
+    data.mkdir()
+    make_clip(data / "a.mp4", ClipSpec(frames=6))
+    out = tmp_path / "release.safetensors"
+    result = run("train", data, "-o", out, "--val", data, "--val-frames", 3, "--steps", 3, *SMALL)
+    assert result.exit_code == 0, result.stderr
+    training = read_metadata(out)["training"]
+    assert training["kind"] == "train" and training["data"] == ["a.mp4"]
+    assert training["settings"]["noise"] == "gaussian:5-55"
+    assert training["validation_noise"] == "gaussian:30"
+    assert training["validation"][-1]["psnr"] > 0
+
+
+def test_train_needs_a_budget_and_noise(tmp_path):
+    result = run("train", tmp_path, "-o", tmp_path / "x.safetensors")
+    assert result.exit_code == 2 and "budget" in one_line_error(result)
+    result = run(
+        "train", tmp_path, "-o", tmp_path / "x.safetensors", "--steps", 1, "--noise", "none"
+    )
+    assert result.exit_code == 2 and "--noise" in one_line_error(result)

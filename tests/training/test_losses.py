@@ -1,0 +1,131 @@
+import pytest
+import torch
+
+from vdenoise.models import build
+from vdenoise.training import losses
+from vdenoise.training.local_view import LocalView, texture_weight
+
+
+def textured_clip(batch=2, frames=5, size=32, seed=0, motion=2):
+    """A smooth moving pattern (something to learn) with seeded AWGN sigma 25."""
+    g = torch.Generator().manual_seed(seed)
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    base = [
+        torch.stack(
+            [(0.5 + 0.3 * torch.sin((x + motion * t + c) / 4) * torch.cos(y / 5)) for c in range(3)]
+        )
+        for t in range(frames)
+    ]
+    clean = torch.stack(base)[None].repeat(batch, 1, 1, 1, 1)
+    sigma = torch.full((batch,), 25 / 255)
+    noisy = clean + torch.randn(clean.shape, generator=g) * sigma.view(-1, 1, 1, 1, 1)
+    return clean, noisy, sigma
+
+
+def improves(loss_fn, params, steps=40, lr=1e-3):
+    """The loss before and after `steps` of Adam, both evaluated with the same random draws."""
+
+    def evaluate():
+        torch.manual_seed(123)
+        with torch.no_grad():
+            return float(loss_fn())
+
+    before = evaluate()
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(params, lr=lr)
+    for _ in range(steps):
+        loss = loss_fn()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return before, evaluate()
+
+
+def test_stbn_nll_decreases():
+    model = build("stbn", "tiny")
+    _, noisy, sigma = textured_clip(frames=3, size=24)
+    first, last = improves(lambda: losses.stbn_nll(model, noisy, sigma), model.parameters(), 25)
+    assert last < first - 0.5
+
+
+def test_stbn_nll_covers_every_frame_of_the_clip():
+    model = build("stbn", "tiny")
+    _, noisy, sigma = textured_clip(frames=3, size=16)
+    noisy.requires_grad_(True)
+    losses.stbn_nll(model, noisy, sigma).backward()
+    assert (noisy.grad.flatten(2).abs().sum(2) > 0).all()
+
+
+def test_f2r_anchor_loss_decreases_and_trains_only_from_neighbours():
+    model = build("f2r", "tiny")
+    _, noisy, sigma = textured_clip()
+    first, last = improves(
+        lambda: losses.f2r_anchor_loss(model, noisy, sigma), model.estimator.parameters()
+    )
+    assert last < first - 0.5
+
+
+@pytest.mark.parametrize("name", ["sure", "r2r"])
+def test_refiner_losses_decrease(name):
+    model = build("f2r", "tiny")
+    _, noisy, sigma = textured_clip()
+    loss = getattr(losses, f"f2r_{name}")
+    batch = losses.refiner_batch(model, noisy, sigma)
+    first, last = improves(lambda: loss(model, batch), model.refiner.parameters())
+    assert last < 0.7 * first
+
+
+def test_sure_estimates_the_true_error_without_the_clean_frames():
+    torch.manual_seed(0)
+    model = build("f2r", "tiny")
+    clean, noisy, sigma = textured_clip(batch=4, size=64)
+    batch = losses.refiner_batch(model, noisy, sigma)
+    with torch.no_grad():
+        sure = float(losses.f2r_sure(model, batch))
+        out = losses._refine(model, batch, batch.centre)
+        true = float(((out - clean[:, 2]) ** 2).mean())
+    assert sure == pytest.approx(true, rel=0.1)
+
+
+class CopyNoisy(torch.nn.Module):
+    """A refiner whose output is the noisy frame itself."""
+
+    def forward(self, anchor, noisy, level, variance):
+        return noisy - anchor
+
+
+def test_sure_charges_a_refiner_that_copies_the_noise_the_full_noise_variance():
+    model = build("f2r", "tiny")
+    _, noisy, sigma = textured_clip(batch=4, size=64)
+    batch = losses.refiner_batch(model, noisy, sigma)
+    model.refiner = CopyNoisy()
+    with torch.no_grad():
+        assert float(losses.f2r_sure(model, batch)) == pytest.approx(sigma[0].item() ** 2, rel=0.02)
+
+
+def test_local_view_and_adaptive_supervision_decrease():
+    model = build("f2r", "tiny")
+    local = LocalView()
+    _, noisy, sigma = textured_clip()
+    batch = losses.refiner_batch(model, noisy, sigma)
+    first, last = improves(lambda: losses.local_view_loss(local, batch), local.parameters())
+    assert last < 0.85 * first
+    first, last = improves(
+        lambda: losses.f2r_adaptive(model, batch, local), model.refiner.parameters()
+    )
+    assert last < 0.8 * first
+
+
+def test_local_view_sees_only_a_3x3_neighbourhood():
+    local = LocalView()
+    noisy = torch.rand(1, 3, 16, 16, requires_grad=True)
+    local(noisy, torch.zeros(1, 1, 16, 16))[0, :, 8, 8].sum().backward()
+    reach = noisy.grad.abs().sum(1)[0].nonzero()
+    assert reach.min(0).values.tolist() == [7, 7] and reach.max(0).values.tolist() == [9, 9]
+
+
+def test_texture_weight_trusts_the_blind_view_where_flat():
+    flat = torch.full((1, 3, 32, 32), 0.5)
+    stripes = (torch.arange(32) % 2).float().expand(1, 3, 32, 32)
+    assert texture_weight(flat).max() < 0.3
+    assert texture_weight(stripes).min() > 0.99

@@ -1,0 +1,122 @@
+import pytest
+import torch
+
+from tests.training.test_losses import textured_clip
+from vdenoise.errors import UsageError
+from vdenoise.models import build
+from vdenoise.training.data import ClipSampler
+from vdenoise.training.evaluate import denoise_frames, psnr
+from vdenoise.training.trainer import Trainer, TrainSettings, resume_path
+from vdenoise.weights import load_checkpoint, read_metadata
+
+
+def sequences(motion=2):
+    clean, _, _ = textured_clip(batch=1, frames=8, size=40, motion=motion)
+    return [(clean[0] * 255).round().to(torch.uint8)]
+
+
+def make_trainer(tmp_path, method="f2r", refiner="sure", steps=6, **kw):
+    settings = TrainSettings(
+        steps=steps, batch=2, crop=32, noise="gaussian:25", refiner_loss=refiner, **kw
+    )
+    frames = 5 if method == "f2r" else 3
+    sampler = ClipSampler(sequences(), frames, settings.crop, seed=0)
+    model = build(method, "tiny")
+    return Trainer(model, sampler, settings, tmp_path / "out.safetensors", torch.device("cpu"))
+
+
+class StopAt:
+    """An observer that presses Ctrl-C at a given step."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def note(self, message):
+        pass
+
+    def start(self, total, unit, done):
+        self.began = done
+
+    def update(self, done, phase, loss):
+        if done >= self.step:
+            raise KeyboardInterrupt
+
+    def stop(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("method", "refiner", "phases"),
+    [
+        ("f2r", "sure", ["anchor", "refine"]),
+        ("f2r", "adaptive", ["anchor", "local", "refine"]),
+        ("stbn", "auto", ["nll"]),
+    ],
+)
+def test_a_run_writes_a_checkpoint_that_loads_and_denoises(tmp_path, method, refiner, phases):
+    trainer = make_trainer(tmp_path, method, refiner, steps=10)
+    report = trainer.run()
+    assert report.steps == 10 and list(report.losses) == phases
+    model = load_checkpoint(tmp_path / "out.safetensors")
+    training = read_metadata(tmp_path / "out.safetensors")["training"]
+    assert [p["name"] for p in training["phases"]] == phases
+    assert sum(p["steps"] for p in training["phases"]) == 10
+    clean = sequences()[0][:6].float() / 255
+    out = denoise_frames(model, clean + 0.1 * torch.randn_like(clean), 25.5, torch.device("cpu"))
+    assert out.shape == clean.shape and torch.isfinite(out).all()
+
+
+def test_phases_share_the_budget_in_order(tmp_path):
+    trainer = make_trainer(tmp_path, steps=10)
+    trainer.run()
+    assert [(p.name, p.steps) for p in trainer.phases] == [("anchor", 6), ("refine", 4)]
+
+
+def test_stage_one_is_frozen_while_the_refiner_trains(tmp_path):
+    trainer = make_trainer(tmp_path, steps=10, anchor_share=0.0)
+    before = {k: v.clone() for k, v in trainer.model.estimator.state_dict().items()}
+    trainer.run()
+    after = trainer.model.estimator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_ctrl_c_leaves_a_usable_checkpoint_and_resume_finishes_the_budget(tmp_path):
+    trainer = make_trainer(tmp_path, steps=10)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(StopAt(7))
+    assert trainer.report.interrupted
+    load_checkpoint(tmp_path / "out.safetensors")  # usable as is
+    saved = read_metadata(tmp_path / "out.safetensors")["training"]["phases"]
+    assert [p["steps"] for p in saved] == [6, 1]
+    assert resume_path(tmp_path / "out.safetensors").exists()
+
+    again = make_trainer(tmp_path, steps=10)
+    again.resume()
+    assert [p.steps for p in again.phases] == [6, 1] and again.phase_index == 1
+    assert again.optimizer is not None and len(again.optimizer.state) > 0  # Adam moments back
+    weights = {k: v.clone() for k, v in again.model.state_dict().items()}
+    interrupted = load_checkpoint(tmp_path / "out.safetensors").state_dict()
+    assert all(torch.equal(weights[k], interrupted[k]) for k in weights)
+    observer = StopAt(99)
+    report = again.run(observer)
+    assert observer.began == 7 and report.steps == 10
+    assert [p.steps for p in again.phases] == [6, 4]
+
+
+def test_resume_refuses_a_run_with_other_phases(tmp_path):
+    make_trainer(tmp_path, steps=4).run()
+    other = make_trainer(tmp_path, refiner="adaptive", steps=4)
+    with pytest.raises(UsageError, match="other phases"):
+        other.resume()
+
+
+def test_training_on_noisy_clips_improves_the_anchor(tmp_path):
+    """A few hundred small steps on a static scene beat the noisy input by a wide margin."""
+    trainer = make_trainer(tmp_path, steps=200, lr=2e-3)
+    trainer.sampler.sequences = sequences(motion=0)
+    trainer.run()
+    clean = sequences(motion=0)[0].float() / 255
+    g = torch.Generator().manual_seed(5)
+    noisy = clean + torch.randn(clean.shape, generator=g) * 25 / 255
+    out = denoise_frames(trainer.model, noisy, 25, torch.device("cpu"))
+    assert psnr(out, clean) > psnr(noisy, clean) + 2

@@ -1,0 +1,238 @@
+"""`vdenoise fit` and `vdenoise train`: the training commands."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vdenoise.cli_support import fail
+from vdenoise.device import describe, select_device
+from vdenoise.errors import UsageError, VdenoiseError
+from vdenoise.noise import NoiseModel
+from vdenoise.progress import TrainingProgress
+from vdenoise.training import run
+from vdenoise.training.trainer import TrainReport, TrainSettings
+
+MODEL, BUDGET, DATA, PERF = "Model", "Budget", "Data", "Performance"
+DEFAULT_FIT_MINUTES = 5.0
+
+
+class Refiner(StrEnum):
+    auto = "auto"
+    sure = "sure"
+    r2r = "r2r"
+    adaptive = "adaptive"
+
+
+Method = Annotated[
+    str | None,
+    typer.Option(help="f2r or stbn (default: that of --from, else f2r).", rich_help_panel=MODEL),
+]
+From = Annotated[
+    str | None,
+    typer.Option(
+        "--from", help="Start from this checkpoint file or release name.", rich_help_panel=MODEL
+    ),
+]
+Preset = Annotated[
+    str | None,
+    typer.Option(help="Start from a new model of this preset instead.", rich_help_panel=MODEL),
+]
+RefinerOption = Annotated[
+    Refiner,
+    typer.Option(
+        help="F2R stage-2 loss: sure (white Gaussian noise of known level), r2r, adaptive "
+        "(spatially adaptive supervision, for real correlated noise); auto picks.",
+        rich_help_panel=MODEL,
+    ),
+]
+Minutes = Annotated[float | None, typer.Option(help="Train for this long.", rich_help_panel=BUDGET)]
+Steps = Annotated[int | None, typer.Option(help="Or for this many steps.", rich_help_panel=BUDGET)]
+Batch = Annotated[int, typer.Option(help="Clips per step.", rich_help_panel=BUDGET)]
+Crop = Annotated[int, typer.Option(help="Crop size of the clips, pixels.", rich_help_panel=BUDGET)]
+Resume = Annotated[
+    bool, typer.Option(help="Continue the run that wrote --output.", rich_help_panel=BUDGET)
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="Replace existing outputs.")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
+Offline = Annotated[bool, typer.Option(help="Never download weights.", rich_help_panel=MODEL)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+
+
+def _budget(minutes: float | None, steps: int | None, default: float | None) -> dict:
+    if minutes is not None and steps is not None:
+        raise UsageError("give --minutes or --steps, not both")
+    if (minutes is not None and minutes <= 0) or (steps is not None and steps <= 0):
+        raise UsageError("the budget must be positive")
+    if minutes is None and steps is None:
+        if default is None:
+            raise UsageError("give a budget: --minutes or --steps")
+        minutes = default
+    return {"minutes": minutes, "steps": steps}
+
+
+def _summary(progress: TrainingProgress, report: TrainReport, output: Path) -> None:
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in report.losses.items())
+    progress.console.print(
+        f"[green]✓[/green] {report.steps} steps in {report.seconds / 60:.1f} min ({losses}) "
+        f"→ {output}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def fit(
+    noisy: Annotated[Path, typer.Argument(help="The noisy video (or frame folder) to adapt to.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Checkpoint to write (default: NOISY.METHOD.safetensors)."
+        ),
+    ] = None,
+    method: Method = None,
+    start_from: From = None,
+    preset: Preset = None,
+    sigma: Annotated[
+        float | None,
+        typer.Option(help="Noise level, 0-255 scale (default: estimated).", rich_help_panel=MODEL),
+    ] = None,
+    refiner: RefinerOption = Refiner.adaptive,
+    minutes: Minutes = None,
+    steps: Steps = None,
+    batch: Batch = 8,
+    crop: Crop = 96,
+    resume: Resume = False,
+    denoise: Annotated[
+        Path | None,
+        typer.Option(help="Then denoise NOISY with the result into this file.", show_default=False),
+    ] = None,
+    overwrite: Overwrite = False,
+    device: Device = "auto",
+    offline: Offline = False,
+    quiet: Quiet = False,
+) -> None:
+    """Adapt a model to the noise of your own clip (self-supervised: no clean video needed)."""
+    progress = TrainingProgress(quiet)
+    checkpoint = output
+    try:
+        if not noisy.exists():
+            raise UsageError(f"{noisy} does not exist")
+        settings = TrainSettings(
+            **_budget(minutes, steps, DEFAULT_FIT_MINUTES),
+            batch=batch,
+            crop=crop,
+            sigma=sigma,
+            refiner_loss=refiner.value,
+        )
+        start = run.starting_model(method, start_from, preset, offline)
+        method_name = type(start.model).__name__.lower()
+        checkpoint = output or Path(f"{noisy.stem}.{method_name}.safetensors")
+        run.prepare_output(checkpoint, resume, overwrite)
+        if denoise is not None:
+            from vdenoise.pipeline import check_paths
+
+            check_paths(noisy, denoise, overwrite)
+        target = select_device(device)
+        progress.note(f"starting from {start.source}; training on {describe(target)}")
+        model, report, level = run.fit(noisy, checkpoint, start, settings, target, resume, progress)
+        _summary(progress, report, checkpoint)
+        if denoise is not None:
+            from vdenoise.pipeline import denoise_video
+            from vdenoise.progress import ConsoleObserver
+
+            observer = ConsoleObserver(quiet)
+            try:
+                result = denoise_video(
+                    noisy, denoise, model, sigma=level, device=device, overwrite=overwrite,
+                    observer=observer,
+                )  # fmt: skip
+            finally:
+                observer.stop()
+            observer.summary(result)
+    except KeyboardInterrupt as e:
+        progress.stop()
+        saved = checkpoint is not None and checkpoint.exists()
+        fail(
+            e,
+            interrupted=f"interrupted; checkpoint saved to {checkpoint} (continue with --resume)"
+            if saved
+            else "interrupted",
+        )
+    except VdenoiseError as e:
+        progress.stop()
+        fail(e)
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="Clean videos or frame folders (a folder of them).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write.")],
+    val: Annotated[
+        Path | None,
+        typer.Option(
+            help="Held-out clean sequences: validation PSNR is logged.", rich_help_panel=DATA
+        ),
+    ] = None,
+    noise: Annotated[
+        str,
+        typer.Option(
+            help="Synthetic noise: gaussian:S, gaussian:LO-HI, correlated:S, poisson-gaussian:A,S.",
+            rich_help_panel=DATA,
+        ),
+    ] = "gaussian:5-55",
+    val_noise: Annotated[
+        str | None,
+        typer.Option(
+            help="Validation noise (default: the training noise's middle).", rich_help_panel=DATA
+        ),
+    ] = None,
+    val_frames: Annotated[
+        int, typer.Option(help="Frames per validation sequence.", rich_help_panel=DATA)
+    ] = 10,
+    method: Method = None,
+    start_from: From = None,
+    preset: Preset = None,
+    refiner: RefinerOption = Refiner.auto,
+    minutes: Minutes = None,
+    steps: Steps = None,
+    batch: Batch = 8,
+    crop: Crop = 96,
+    lr: Annotated[
+        float, typer.Option(help="Peak learning rate (cosine).", rich_help_panel=BUDGET)
+    ] = 3e-4,
+    seed: Annotated[int, typer.Option(help="Random seed.", rich_help_panel=BUDGET)] = 0,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    device: Device = "auto",
+    offline: Offline = False,
+    quiet: Quiet = False,
+) -> None:
+    """Train weights from clean footage with synthetic noise (how the released weights are made)."""
+    progress = TrainingProgress(quiet)
+    try:
+        NoiseModel.parse(noise)
+        settings = TrainSettings(
+            **_budget(minutes, steps, None),
+            batch=batch,
+            crop=crop,
+            lr=lr,
+            noise=noise,
+            refiner_loss=refiner.value,
+            seed=seed,
+        )
+        run.prepare_output(output, resume, overwrite)
+        start = run.starting_model(method, start_from, preset, offline)
+        target = select_device(device)
+        progress.note(f"starting from {start.source}; training on {describe(target)}")
+        _, report = run.train(
+            data, output, start, settings, target, val, val_noise, val_frames, resume, progress
+        )
+        _summary(progress, report, output)
+    except KeyboardInterrupt as e:
+        progress.stop()
+        fail(e, interrupted=f"interrupted; checkpoint saved to {output} (continue with --resume)")
+    except VdenoiseError as e:
+        progress.stop()
+        fail(e)

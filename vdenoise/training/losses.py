@@ -1,0 +1,118 @@
+"""The self-supervised losses of each method. Every loss takes noisy clips only.
+
+- STBN: the Gaussian negative log-likelihood of its blind prediction (Laine et al. 2019), over
+  every frame of the clip (../shared/reference/methods.md 1.6, 1.8).
+- F2R stage 1: the anchor never sees the centre frame, so the noisy centre is a valid target
+  (Noise2Noise): the NLL of the anchor's Gaussian, or the MSE without its covariance.
+- F2R stage 2: the refiner sees the noisy centre, so it is trained with a loss that stays
+  unbiased: SURE with a Monte-Carlo divergence (Ramani, Blu, Unser 2008) for Gaussian noise of
+  known level; recorrupted-to-recorrupted (Pang et al. 2021) for known noise of any
+  covariance; or spatially adaptive supervision (Li et al. 2023) for real, correlated noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vdenoise.models.f2r import F2R
+from vdenoise.models.gaussian import covariance, negative_log_likelihood
+from vdenoise.models.stbn import STBN
+from vdenoise.training.local_view import LocalView, texture_weight
+
+SURE_EPSILON = 1e-3  # finite-difference step of the divergence, [0, 1] scale
+R2R_ALPHA = 0.5  # Pang et al.'s recorruption strength
+
+
+def stbn_nll(model: STBN, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """STBN's loss on clips [B, T, 3, H, W] with per-clip noise std sigma [B]."""
+    prediction = model.prior(noisy, sigma, warmup=0)
+    s = sigma.view(-1, 1, 1, 1, 1)
+    return negative_log_likelihood(prediction[:, :, :3], prediction[:, :, 3:], noisy, s).mean()
+
+
+def f2r_anchor_loss(model: F2R, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Stage 1 against the noisy centre frames it never saw."""
+    k = model.config.neighbours
+    stage1 = model.anchor(noisy, sigma)
+    centre = noisy[:, k : noisy.shape[1] - k]
+    if not model.config.uncertainty:
+        return F.mse_loss(stage1.float(), centre.float())
+    s = sigma.view(-1, 1, 1, 1, 1)
+    return negative_log_likelihood(stage1[:, :, :3], stage1[:, :, 3:], centre, s).mean()
+
+
+@dataclass
+class RefinerBatch:
+    """What stage 2 works from, with stage 1 held fixed: windows flattened to [N, ...]."""
+
+    anchor: torch.Tensor
+    variance: torch.Tensor | None
+    centre: torch.Tensor
+    sigma: torch.Tensor  # [N]
+
+    def level(self, scale: float = 1.0) -> torch.Tensor:
+        h, w = self.centre.shape[-2:]
+        return (self.sigma * scale).view(-1, 1, 1, 1).expand(-1, 1, h, w).to(self.centre.dtype)
+
+
+def refiner_batch(model: F2R, noisy: torch.Tensor, sigma: torch.Tensor) -> RefinerBatch:
+    """Run the (frozen) stage 1 on every window of the clips."""
+    before, after, centre = model.windows(noisy)
+    n = centre.shape[0] // noisy.shape[0]
+    sigma = sigma.repeat_interleave(n)
+    h, w = centre.shape[-2:]
+    level = sigma.view(-1, 1, 1, 1).expand(-1, 1, h, w).to(noisy.dtype)
+    with torch.no_grad():
+        stage1 = model.estimator(before, after, level).float()
+    variance = covariance(stage1[:, 3:])[:, [0, 3, 5]] if model.config.uncertainty else None
+    return RefinerBatch(stage1[:, :3], variance, centre, sigma)
+
+
+def _refine(model: F2R, batch: RefinerBatch, noisy: torch.Tensor, scale: float = 1.0):
+    variance = batch.variance.to(noisy.dtype) if batch.variance is not None else None
+    anchor = batch.anchor.to(noisy.dtype)
+    return (anchor + model.refiner(anchor, noisy, batch.level(scale), variance)).float()
+
+
+def f2r_sure(model: F2R, batch: RefinerBatch) -> torch.Tensor:
+    """Monte-Carlo SURE of the refined frames: an unbiased estimate of their MSE to the clean
+    frames when the noise is white Gaussian of std sigma."""
+    y = batch.centre.float()
+    out = _refine(model, batch, batch.centre)
+    probe = torch.randn_like(y)
+    nudged = _refine(model, batch, (y + SURE_EPSILON * probe).to(batch.centre.dtype))
+    divergence = (probe * (nudged - out)).flatten(1).mean(1) / SURE_EPSILON  # per pixel
+    s2 = batch.sigma.float() ** 2
+    return ((out - y) ** 2).flatten(1).mean(1).sub(s2).add(2 * s2 * divergence).mean()
+
+
+def f2r_r2r(model: F2R, batch: RefinerBatch) -> torch.Tensor:
+    """Recorrupted-to-recorrupted: input y + a z, target y - z / a, z ~ N(0, sigma^2). The two
+    noises are independent, so the target's noise averages out. The refiner is told the
+    input's actual level, sigma sqrt(1 + a^2), so at test time plain y with sigma fits."""
+    y = batch.centre.float()
+    z = torch.randn_like(y) * batch.sigma.float().view(-1, 1, 1, 1)
+    out = _refine(
+        model, batch, (y + R2R_ALPHA * z).to(batch.centre.dtype), math.hypot(1, R2R_ALPHA)
+    )
+    return F.mse_loss(out, y - z / R2R_ALPHA)
+
+
+def local_view_loss(local: LocalView, batch: RefinerBatch) -> torch.Tensor:
+    """The local view learns to imitate the blind view (the anchor) from the noisy frame."""
+    return F.l1_loss(local(batch.centre, batch.level()).float(), batch.anchor)
+
+
+def f2r_adaptive(model: F2R, batch: RefinerBatch, local: LocalView) -> torch.Tensor:
+    """Spatially adaptive supervision: the anchor (blind to the whole centre frame, so to its
+    correlated noise too) where the anchor is flat, the local view where it is textured."""
+    with torch.no_grad():
+        target = local(batch.centre, batch.level()).float()
+    weight = texture_weight(batch.anchor)
+    out = _refine(model, batch, batch.centre)
+    flat = (1 - weight) * (out - batch.anchor).abs()
+    return (flat + weight * (out - target).abs()).mean()

@@ -1,0 +1,160 @@
+"""`fit` (adapt a model to one noisy clip) and `train` (release weights from clean footage):
+the same trainer, fed differently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vdenoise import models
+from vdenoise.errors import UsageError
+from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.f2r import F2R
+from vdenoise.noise import NoiseModel, estimate_sigma
+from vdenoise.training.data import ClipSampler, find_sequences, load_sequences, read_sequence
+from vdenoise.training.evaluate import validate
+from vdenoise.training.trainer import Trainer, TrainObserver, TrainReport, TrainSettings
+from vdenoise.weights import default_release, load_checkpoint, load_model
+
+FIT_MEMORY = 2 << 30  # bytes of decoded frames a fit keeps (uint8): ~1,400 frames at 720p
+STBN_CLIP = 8  # frames per training clip (the official code's --train_length)
+
+
+@dataclass
+class Start:
+    model: VideoDenoiser
+    source: str  # where the starting weights came from
+
+
+def starting_model(
+    method: str | None, start_from: str | None, preset: str | None, offline: bool = False
+) -> Start:
+    """Released (or given) weights to start from; a fresh model of `preset` when there are
+    none, or when a preset is asked for explicitly."""
+    if method is not None and method not in models.METHODS:
+        raise UsageError(f"unknown method {method!r}", f"choose from {', '.join(models.METHODS)}")
+    method = method or (None if start_from else models.METHODS[0])
+    if start_from is None and (preset is not None or default_release(method) is None):
+        assert method is not None
+        preset = preset or next(iter(models.ARCHITECTURES[method][2]))
+        return Start(models.build(method, preset), f"a new {method} {preset} model")
+    model, source = load_model(method, start_from, offline)
+    return Start(model, source)
+
+
+def clip_frames(model: VideoDenoiser, settings: TrainSettings) -> int:
+    if settings.frames:
+        return settings.frames
+    if isinstance(model, F2R):
+        return 2 * model.config.neighbours + 1
+    return STBN_CLIP
+
+
+def prepare_output(output: Path, resume: bool, overwrite: bool) -> None:
+    if not output.parent.is_dir():
+        raise UsageError(f"the folder of {output} does not exist")
+    if output.suffix != ".safetensors":
+        raise UsageError(f"{output.name}: checkpoints are .safetensors files")
+    if output.exists() and not (resume or overwrite):
+        raise UsageError(
+            f"{output} exists", "continue that run with --resume, or replace it with --overwrite"
+        )
+
+
+def fit(
+    noisy: Path,
+    output: Path,
+    start: Start,
+    settings: TrainSettings,
+    device: torch.device,
+    resume: bool = False,
+    observer: TrainObserver | None = None,
+) -> tuple[VideoDenoiser, TrainReport, float]:
+    """Adapt `start.model` to the noise of one clip; returns the model, the report and the
+    noise level (0-255) it was trained and should be run with."""
+    first = read_sequence(noisy, max_frames=1)
+    max_frames = max(2, FIT_MEMORY // first.numel())
+    sequences = load_sequences(noisy, max_frames, device)
+    if settings.sigma is None:
+        head = [f.float().cpu() / 255.0 for f in sequences[0][:5]]
+        settings.sigma = round(estimate_sigma(head), 2)
+        if observer:
+            observer.note(f"noise level estimated: {settings.sigma:g} (0-255); set it with --sigma")
+    model = load_checkpoint(output) if resume else start.model
+    describe = {
+        "kind": "fit",
+        "clip": noisy.name,
+        "frames": int(sequences[0].shape[0]),
+        "started_from": start.source,
+        "sigma": settings.sigma,
+    }
+    trainer = _trainer(model, sequences, settings, output, device, describe)
+    if resume:
+        trainer.resume()
+    report = trainer.run(observer)
+    return trainer.model, report, settings.sigma
+
+
+def train(
+    data: Path,
+    output: Path,
+    start: Start,
+    settings: TrainSettings,
+    device: torch.device,
+    val: Path | None = None,
+    val_noise: str | None = None,
+    val_frames: int = 10,
+    resume: bool = False,
+    observer: TrainObserver | None = None,
+) -> tuple[VideoDenoiser, TrainReport]:
+    """Train on clean footage with synthetic noise, validating on held-out sequences."""
+    if NoiseModel.parse(settings.noise).kind == "none":
+        raise UsageError("train adds noise to clean footage: give --noise (e.g. gaussian:5-55)")
+    sources = find_sequences(data)
+    sequences = [read_sequence(p).to(device) for p in sources]
+    model = load_checkpoint(output) if resume else start.model
+    describe = {
+        "kind": "train",
+        "data": [p.name for p in sources],
+        "started_from": start.source,
+    }
+    check = None
+    if val is not None:
+        held_out = [(p.stem, read_sequence(p, val_frames)) for p in find_sequences(val)]
+        noise = NoiseModel.parse(val_noise or default_val_noise(settings.noise))
+        describe["validation_noise"] = str(noise)
+        describe["validation_data"] = [name for name, _ in held_out]
+
+        def check(m: VideoDenoiser) -> dict[str, Any]:
+            return validate(m, held_out, noise, device)
+
+    trainer = _trainer(model, sequences, settings, output, device, describe, check)
+    if resume:
+        trainer.resume()
+    return trainer.model, trainer.run(observer)
+
+
+def default_val_noise(noise: str) -> str:
+    """Validation at one level: the training level, or the middle of its range."""
+    model = NoiseModel.parse(noise)
+    if model.kind in ("gaussian", "correlated") and model.low != model.high:
+        return f"{model.kind}:{(model.low + model.high) / 2:g}"
+    return noise
+
+
+def _trainer(
+    model: VideoDenoiser,
+    sequences: list[torch.Tensor],
+    settings: TrainSettings,
+    output: Path,
+    device: torch.device,
+    describe: dict[str, Any],
+    check: Any = None,
+) -> Trainer:
+    sampler = ClipSampler(
+        sequences, clip_frames(model, settings), settings.crop, seed=settings.seed
+    )
+    return Trainer(model, sampler, settings, output, device, describe, check)

@@ -1,0 +1,319 @@
+"""The training loop shared by `vdenoise fit` and `vdenoise train`.
+
+Training runs in phases, each with its own parameters, loss and share of the budget (steps or
+minutes): STBN has one (NLL); F2R has its two distinct stages, the anchor first, then the
+refiner with the anchor frozen, and with spatially adaptive supervision a short phase between
+them that trains the local view. Each phase uses Adam with a cosine learning rate over its
+share and gradient clipping (STBN's recipe: ../shared/reference/methods.md 1.8).
+Checkpoints are written periodically, at the end and on Ctrl-C, each with a resume file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.f2r import F2R
+from vdenoise.noise import NoiseModel
+from vdenoise.training import losses
+from vdenoise.training.data import ClipSampler
+from vdenoise.training.local_view import LocalView
+from vdenoise.training.state import load_resume, save_resume
+from vdenoise.weights import save_checkpoint
+
+REFINER_LOSSES = ("sure", "r2r", "adaptive")
+
+
+@dataclass
+class TrainSettings:
+    """What a run does. Levels on the 0-255 scale; `sigma` None: the data's own (synthetic
+    noise) or estimated from the footage (noisy footage)."""
+
+    steps: int | None = None
+    minutes: float | None = None
+    batch: int = 8
+    crop: int = 96
+    frames: int | None = None  # clip length (default: F2R 2k+1, STBN 8)
+    lr: float = 3e-4
+    noise: str = "none"  # synthetic noise added to the data (none: the data is noisy)
+    sigma: float | None = None
+    refiner_loss: str = "auto"  # sure | r2r | adaptive (auto: sure on AWGN, else adaptive)
+    anchor_share: float = 0.6  # F2R: the budget's share for stage 1
+    local_share: float = 0.1  # F2R with adaptive supervision: the local view's share
+    checkpoint_seconds: float = 120.0
+    seed: int = 0
+
+    def refiner(self) -> str:
+        if self.refiner_loss != "auto":
+            return self.refiner_loss
+        kind = NoiseModel.parse(self.noise).kind
+        return "sure" if kind == "gaussian" else "adaptive"
+
+
+@dataclass
+class Phase:
+    name: str
+    share: float
+    steps: int = 0  # done
+    seconds: float = 0.0  # spent
+
+
+@dataclass
+class TrainReport:
+    steps: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    losses: dict[str, float] = field(default_factory=dict)  # last smoothed loss per phase
+    validation: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TrainObserver(Protocol):
+    def note(self, message: str) -> None: ...
+    def start(self, total: float, unit: str, done: float) -> None: ...
+    def update(self, done: float, phase: str, loss: float) -> None: ...
+    def stop(self) -> None: ...
+
+
+class SilentObserver:
+    def note(self, message: str) -> None:
+        pass
+
+    def start(self, total: float, unit: str, done: float) -> None:
+        pass
+
+    def update(self, done: float, phase: str, loss: float) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def phases_for(model: VideoDenoiser, settings: TrainSettings) -> list[Phase]:
+    if not isinstance(model, F2R):
+        return [Phase("nll", 1.0)]
+    anchor = settings.anchor_share
+    if settings.refiner() == "adaptive":
+        local = settings.local_share
+        return [Phase("anchor", anchor), Phase("local", local), Phase("refine", 1 - anchor - local)]
+    return [Phase("anchor", anchor), Phase("refine", 1 - anchor)]
+
+
+class Trainer:
+    """Trains `model` on clips from `sampler`, writing checkpoints to `output`."""
+
+    def __init__(
+        self,
+        model: VideoDenoiser,
+        sampler: ClipSampler,
+        settings: TrainSettings,
+        output: Path,
+        device: torch.device,
+        describe: dict[str, Any] | None = None,
+        validate: Callable[[VideoDenoiser], dict[str, Any]] | None = None,
+        validate_seconds: float = 300.0,
+    ) -> None:
+        if settings.steps is None and settings.minutes is None:
+            raise ValueError("a budget (steps or minutes) is needed")
+        if settings.refiner() not in REFINER_LOSSES:
+            raise ValueError(f"unknown refiner loss {settings.refiner_loss!r}")
+        self.model = model.to(device)
+        self.sampler = sampler
+        self.settings = settings
+        self.output = Path(output)
+        self.device = device
+        self.describe = describe or {}
+        self.validate = validate
+        self.validate_seconds = validate_seconds
+        self.noise = NoiseModel.parse(settings.noise)
+        self.phases = phases_for(model, settings)
+        self.local = LocalView().to(device) if settings.refiner() == "adaptive" else None
+        self.generator = torch.Generator(device).manual_seed(settings.seed)
+        self.autocast_dtype = (
+            torch.bfloat16
+            if device.type == "cuda" and torch.cuda.is_bf16_supported()
+            else torch.float32
+        )
+        self.report = TrainReport()
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.phase_index = 0
+
+    # -- budget ---------------------------------------------------------------------------------
+    def _progress(self, phase: Phase) -> float:
+        """How much of the phase's share of the budget is used, 0..1."""
+        s = self.settings
+        if s.steps is not None:  # whole steps, rounded so that the phases add up to the budget
+            i = self.phases.index(phase)
+            before = sum(p.share for p in self.phases[:i])
+            budget = round(s.steps * (before + phase.share)) - round(s.steps * before)
+            return phase.steps / budget if budget else 1.0
+        assert s.minutes is not None
+        budget = 60.0 * s.minutes * phase.share
+        return phase.seconds / budget if budget else 1.0
+
+    def _done_total(self) -> tuple[float, float, str]:
+        if self.settings.steps is not None:
+            return sum(p.steps for p in self.phases), self.settings.steps, "steps"
+        assert self.settings.minutes is not None
+        return sum(p.seconds for p in self.phases), 60.0 * self.settings.minutes, "s"
+
+    # -- one step -------------------------------------------------------------------------------
+    def _parameters(self, phase: Phase) -> list[nn.Parameter]:
+        if phase.name == "anchor":
+            return list(self.model.estimator.parameters())  # type: ignore[union-attr]
+        if phase.name == "local":
+            assert self.local is not None
+            return list(self.local.parameters())
+        if phase.name == "refine":
+            return list(self.model.refiner.parameters())  # type: ignore[union-attr]
+        return list(self.model.parameters())
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        clean = self.sampler.sample(self.settings.batch)
+        noisy, sigma = self.noise.apply(clean, self.generator)
+        if self.settings.sigma is not None:
+            sigma = torch.full_like(sigma, self.settings.sigma / 255.0)
+        return noisy, sigma
+
+    def _loss(self, phase: Phase, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        if phase.name == "nll":
+            return losses.stbn_nll(model, noisy, sigma)  # type: ignore[arg-type]
+        assert isinstance(model, F2R)
+        if phase.name == "anchor":
+            return losses.f2r_anchor_loss(model, noisy, sigma)
+        batch = losses.refiner_batch(model, noisy, sigma)
+        if phase.name == "local":
+            assert self.local is not None
+            return losses.local_view_loss(self.local, batch)
+        kind = self.settings.refiner()
+        if kind == "adaptive":
+            assert self.local is not None
+            return losses.f2r_adaptive(model, batch, self.local)
+        return losses.f2r_sure(model, batch) if kind == "sure" else losses.f2r_r2r(model, batch)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast_dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _new_optimizer(self, phase: Phase) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self._parameters(phase), lr=self.settings.lr)
+
+    def _step(self, phase: Phase) -> float:
+        assert self.optimizer is not None
+        lr = self.settings.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, self._progress(phase))))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        noisy, sigma = self._batch()
+        with self._autocast():
+            loss = self._loss(phase, noisy, sigma)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the {phase.name} loss is {loss.item()}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self._parameters(phase), 1.0)
+        self.optimizer.step()
+        return loss.item()
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, observer: TrainObserver | None = None) -> TrainReport:
+        """Train to the end of the budget (or Ctrl-C, after which a checkpoint is saved and
+        KeyboardInterrupt raised again)."""
+        observer = observer or SilentObserver()
+        done, total, unit = self._done_total()
+        observer.start(total, unit, done)
+        last_save = last_validation = time.monotonic()
+        try:
+            for phase in self._remaining():
+                self.model.train()
+                smoothed: float | None = None
+                while self._progress(phase) < 1.0:
+                    began = time.monotonic()
+                    loss = self._step(phase)
+                    phase.steps += 1
+                    phase.seconds += time.monotonic() - began
+                    smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
+                    self.report.losses[phase.name] = smoothed
+                    observer.update(self._done_total()[0], phase.name, smoothed)
+                    now = time.monotonic()
+                    if now - last_save > self.settings.checkpoint_seconds:
+                        self.save()
+                        last_save = now
+                    if self.validate and now - last_validation > self.validate_seconds:
+                        self._validate(observer)
+                        last_validation = time.monotonic()
+            if self.validate:
+                self._validate(observer)
+        except KeyboardInterrupt:
+            self.report.interrupted = True
+            self.save()
+            raise
+        finally:
+            observer.stop()
+        self.save()
+        return self.report
+
+    def _remaining(self) -> Iterator[Phase]:
+        while self.phase_index < len(self.phases):
+            phase = self.phases[self.phase_index]
+            if self.optimizer is None:
+                self.optimizer = self._new_optimizer(phase)
+            yield phase
+            self.phase_index += 1
+            self.optimizer = None
+
+    def _validate(self, observer: TrainObserver) -> None:
+        assert self.validate is not None
+        self.model.eval()
+        result = {"step": self.steps, **self.validate(self.model)}
+        self.report.validation.append(result)
+        observer.note("validation " + ", ".join(f"{k} {v}" for k, v in result.items()))
+        self.model.train()
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        return sum(p.steps for p in self.phases)
+
+    @property
+    def resume_path(self) -> Path:
+        return resume_path(self.output)
+
+    def training_record(self) -> dict[str, Any]:
+        self.report.steps = self.steps
+        self.report.seconds = sum(p.seconds for p in self.phases)
+        return {
+            **self.describe,
+            "settings": asdict(self.settings),
+            "refiner_loss": self.settings.refiner() if isinstance(self.model, F2R) else None,
+            "phases": [asdict(p) for p in self.phases],
+            "device": str(self.device),
+            "precision": str(self.autocast_dtype).removeprefix("torch."),
+            "losses": self.report.losses,
+            "validation": self.report.validation,
+        }
+
+    def save(self) -> None:
+        """The model checkpoint (what `denoise --weights` loads), then the resume file."""
+        self.model.eval()
+        save_checkpoint(self.model, self.output, self.training_record())
+        save_resume(self, self.resume_path)
+
+    def resume(self) -> None:
+        """Continue from the resume file next to the output checkpoint."""
+        load_resume(self, self.resume_path)
+
+
+def resume_path(output: Path) -> Path:
+    """Where the optimiser state of a run writing `output` is kept."""
+    name = Path(output).name.removesuffix(".safetensors")
+    return Path(output).with_name(name + ".resume.safetensors")
