@@ -56,3 +56,15 @@ def test_highpass_residual_leaves_low_frequencies_to_the_anchor():
         level = torch.full((1, 1, 64, 64), 0.1)
         residual = model.refiner(centre, centre, level, torch.ones(1, 3, 64, 64))
     assert residual.mean(dim=(-2, -1)).abs().max() < 1e-3
+
+
+def test_an_untrained_model_starts_by_averaging_the_neighbours():
+    """Both stages start as small corrections to a temporal average: a new model already
+    averages its neighbours instead of adding random output."""
+    model = F2R(PRESETS["tiny"])
+    image = torch.linspace(0.2, 0.8, 32).expand(1, 1, 3, 32, 32)  # smooth
+    noise = 0.1 * torch.randn(1, 5, 3, 32, 32)
+    with torch.no_grad():
+        out = model(image + noise, torch.tensor([0.1]))[0, 0]
+    error = (out - image[0, 0]).pow(2).mean().sqrt()
+    assert error < 0.1 / 1.8  # 4 neighbours, centre pixels favoured: noise down > 1.8x

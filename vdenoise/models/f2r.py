@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vdenoise.models.base import VideoDenoiser
@@ -38,6 +39,10 @@ class F2RConfig:
     highpass: bool = True  # confine the stage-2 residual to high frequencies
     highpass_sigma: float = 2.0
     chunk: int = 8  # frames produced per call (windows batched together)
+    kernel: int = 3  # K: the anchor averages K x K pixels of each neighbour, per-pixel weights
+
+
+CENTRE_PRIOR = 3.0  # initial logit of each frame's own pixel over its K x K neighbours
 
 
 PRESETS = {
@@ -48,13 +53,27 @@ PRESETS = {
 
 
 class TemporalEstimator(nn.Module):
-    """Stage 1: the anchor of a frame from its neighbours only."""
+    """Stage 1: the anchor of a frame from its neighbours only.
+
+    The fusion U-Net predicts, per pixel, weights over a K x K neighbourhood in each of the 2k
+    neighbouring frames (a kernel-prediction network: Mildenhall et al., "Burst Denoising with
+    Kernel Prediction Networks", CVPR 2018) plus a small correction. Averaging frames is then
+    what the network does from the start (uniform weights, favouring each frame's own pixel),
+    and training learns where to trust which frame and how to follow small motion; a plain
+    U-Net would first have to learn to reproduce pixels exactly, which it learns slowly.
+    """
 
     def __init__(self, config: F2RConfig) -> None:
         super().__init__()
-        k, w = config.neighbours, config.width
+        k, w, size = config.neighbours, config.width, config.kernel
+        self.size = size
+        self.taps = 2 * k * size * size
         self.side = UNet(3 * k + 1, w, w)
-        self.fuse = UNet(2 * w + 1, 9 if config.uncertainty else 3, w)
+        self.fuse = UNet(2 * w + 1, self.taps + (9 if config.uncertainty else 3), w)
+        self.fuse.quiet_output()
+        prior = torch.zeros(2 * k, size * size)
+        prior[:, size * size // 2] = CENTRE_PRIOR
+        self.register_buffer("prior", prior.view(1, -1, 1, 1), persistent=False)
 
     def forward(
         self, before: torch.Tensor, after: torch.Tensor, level: torch.Tensor
@@ -67,8 +86,19 @@ class TemporalEstimator(nn.Module):
         sides = torch.cat([before.flatten(1, 2), after.flatten(1, 2)])  # both sides, one batch
         features = self.side(torch.cat([sides, level.repeat(2, 1, 1, 1)], 1))
         out = self.fuse(torch.cat([features[:n], features[n:], level], 1))
-        base = (before[:, -1] + after[:, -1]) / 2  # the nearest neighbours' average
-        return torch.cat([base + out[:, :3], out[:, 3:]], 1)
+        weights = torch.softmax(out[:, : self.taps].float() + self.prior, 1)
+        average = self._weighted(torch.cat([before, after], 1), weights).to(out.dtype)
+        return torch.cat([average + out[:, self.taps : self.taps + 3], out[:, self.taps + 3 :]], 1)
+
+    def _weighted(self, frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Sum over frames [N, F, 3, H, W] and K x K offsets of weights [N, F*K*K, H, W]."""
+        n, f, c, h, w = frames.shape
+        r = self.size // 2
+        x = frames.flatten(0, 1).float()
+        if r:
+            x = F.pad(x, (r, r, r, r), mode="reflect" if min(h, w) > r else "replicate")
+        patches = F.unfold(x, self.size).view(n, f, c, self.size * self.size, h, w)
+        return (patches * weights.view(n, f, 1, -1, h, w)).sum((1, 3))
 
 
 class SpatialRefiner(nn.Module):
@@ -79,6 +109,7 @@ class SpatialRefiner(nn.Module):
         self.config = config
         extra = 3 if config.uncertainty else 0
         self.net = UNet(3 + 3 + 1 + extra, 3, config.refiner_width)
+        self.net.quiet_output()
 
     def forward(
         self,
@@ -107,7 +138,8 @@ class F2R(VideoDenoiser):
         self.frames_before = self.frames_after = config.neighbours
         self.frames_per_call = config.chunk
         self.spatial_margin = 48
-        self.bytes_per_pixel = 24.0 * max(config.width, config.refiner_width)
+        taps = 2 * config.neighbours * config.kernel**2
+        self.bytes_per_pixel = 24.0 * max(config.width, config.refiner_width) + 24.0 * taps
 
     def windows(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Split [B, T, 3, H, W] into n windows, batched: (before, after, centre).

@@ -86,6 +86,15 @@ class UNet(nn.Module):
         )
         self.dec0 = nn.Sequential(conv(w, w), nn.ReLU(), conv(w, 4 * cout), nn.PixelShuffle(2))
 
+    def quiet_output(self, scale: float = 0.01) -> None:
+        """Start with an output close to zero: for a U-Net that adds a correction to something
+        already good (F2R's anchor to the neighbours' mean, its refiner to the anchor), so an
+        untrained correction does no harm and training starts from the simple estimate."""
+        last = self.dec0[-2]
+        with torch.no_grad():
+            last.weight.mul_(scale)
+            last.bias.zero_()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (height, width) = pad_to_multiple(x, 8)
         e0 = self.enc0(F.pixel_unshuffle(x, 2))
