@@ -137,6 +137,11 @@ def fit(
             check_paths(noisy, denoise, overwrite)
         target = select_device(device)
         progress.note(f"starting from {start.source}; training on {describe(target)}")
+        if method_name == "stbn":
+            progress.note(
+                "STBN's one-pixel blind spot assumes noise independent from pixel to pixel; "
+                "for camera noise (spatially correlated) F2R adapts better"
+            )
         model, report, level = run.fit(noisy, checkpoint, start, settings, target, resume, progress)
         _summary(progress, report, checkpoint)
         if denoise is not None:
@@ -154,16 +159,16 @@ def fit(
             observer.summary(result)
     except KeyboardInterrupt as e:
         progress.stop()
-        saved = checkpoint is not None and checkpoint.exists()
-        fail(
-            e,
-            interrupted=f"interrupted; checkpoint saved to {checkpoint} (continue with --resume)"
-            if saved
-            else "interrupted",
-        )
+        fail(e, interrupted=_interrupted(checkpoint))
     except VdenoiseError as e:
         progress.stop()
         fail(e)
+
+
+def _interrupted(checkpoint: Path | None) -> str:
+    if checkpoint is not None and checkpoint.exists():
+        return f"interrupted; checkpoint saved to {checkpoint} (continue with --resume)"
+    return "interrupted before the first checkpoint"
 
 
 def train(
@@ -232,7 +237,7 @@ def train(
         _summary(progress, report, output)
     except KeyboardInterrupt as e:
         progress.stop()
-        fail(e, interrupted=f"interrupted; checkpoint saved to {output} (continue with --resume)")
+        fail(e, interrupted=_interrupted(output))
     except VdenoiseError as e:
         progress.stop()
         fail(e)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,41 +28,43 @@ class RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:.1f} fps", style="progress.data.speed")
 
 
-class ConsoleObserver:
-    """Notes and a progress bar on stderr; nothing at all when quiet."""
+class _StderrStatus:
+    """Notes and one progress bar on stderr; nothing at all when quiet."""
 
-    def __init__(self, quiet: bool = False, description: str = "denoising") -> None:
+    def __init__(self, quiet: bool = False) -> None:
         self.console = Console(stderr=True, quiet=quiet)
-        self.description = description
         self.progress: Progress | None = None
         self.task = None
 
     def note(self, message: str) -> None:
         self.console.print(f"[dim]·[/dim] {message}", highlight=False, soft_wrap=True)
 
-    def start(self, total: int | None) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-        )
+    def _start(self, *columns: ProgressColumn, **task: Any) -> None:
+        tail = (TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+        self.progress = Progress(*columns, *tail, console=self.console, transient=True)
         self.progress.start()
-        self.task = self.progress.add_task(self.description, total=total)
-
-    def advance(self, frames: int) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.advance(self.task, frames)
+        self.task = self.progress.add_task(**task)
 
     def stop(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+class ConsoleObserver(_StderrStatus):
+    """What `denoise` shows: notes, a bar over the frames, a summary line."""
+
+    def __init__(self, quiet: bool = False, description: str = "denoising") -> None:
+        super().__init__(quiet)
+        self.description = description
+
+    def start(self, total: int | None) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        self._start(*columns, RateColumn(), description=self.description, total=total)
+
+    def advance(self, frames: int) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task, frames)
 
     def summary(self, report: DenoiseReport) -> None:
         self.console.print(
@@ -73,37 +77,21 @@ class ConsoleObserver:
         )
 
 
-class TrainingProgress:
-    """A training run on stderr: phase, bar over the budget (steps or seconds), loss, ETA."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(stderr=True, quiet=quiet)
-        self.progress: Progress | None = None
-        self.task = None
-
-    def note(self, message: str) -> None:
-        self.console.print(f"[dim]·[/dim] {message}", highlight=False, soft_wrap=True)
+class TrainingProgress(_StderrStatus):
+    """What `fit` and `train` show: phase, a bar over the budget (steps or seconds), loss."""
 
     def start(self, total: float, unit: str, done: float) -> None:
-        self.progress = Progress(
+        self._start(
             TextColumn("{task.description:<7}"),
             BarColumn(),
             TextColumn("{task.completed:.0f}/{task.total:.0f} " + unit),
             TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
+            description="training",
+            total=total,
+            completed=done,
+            loss="-",
         )
-        self.progress.start()
-        self.task = self.progress.add_task("training", total=total, completed=done, loss="-")
 
     def update(self, done: float, phase: str, loss: float) -> None:
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=done, description=phase, loss=f"{loss:.4g}")
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
