@@ -135,7 +135,8 @@ class Trainer:
         self.validate_seconds = validate_seconds
         self.noise = NoiseModel.parse(settings.noise)
         self.phases = phases_for(model, settings)
-        self.local = LocalView().to(device) if settings.refiner() == "adaptive" else None
+        adaptive = isinstance(model, F2R) and settings.refiner() == "adaptive"
+        self.local = LocalView().to(device) if adaptive else None
         self.generator = torch.Generator(device).manual_seed(settings.seed)
         self.autocast_dtype = (
             torch.bfloat16
