@@ -5,11 +5,12 @@ and are stored as 8-bit PNGs (clipped and rounded, as a camera would store them)
 against the clean frames is measured for
   - the starting weights, run as `vdenoise denoise` runs them (noise level estimated),
   - a fit of those weights on the noisy frames themselves (`vdenoise.training.run.fit`, the
-    code path of `vdenoise fit`) for --minutes, once per F2R stage-2 loss (--refiners:
-    `adaptive`, the spatially adaptive supervision, against `sure`, the white-noise loss).
+    code path of `vdenoise fit`) for --minutes, once per F2R stage-2 loss (--refiners: `auto`,
+    fit's default, picks SURE or recorrupted pairs from the noise measured against the anchor;
+    `adaptive` the spatially adaptive supervision; `sure` the white-noise loss).
 
     python benchmarks/fit_gain.py --weights W.safetensors [--minutes 5] [--frames 20]
-        [--noise correlated:25 --noise poisson-gaussian:0.01,5] [--refiners adaptive,sure]
+        [--noise correlated:25 --noise poisson-gaussian:0.01,5] [--refiners auto,adaptive]
         [VAL_DIR]                      (default: ../shared/data/trainpack/val)
 """
 
@@ -34,7 +35,7 @@ from vdenoise.training import run
 from vdenoise.training.data import find_sequences, read_sequence
 from vdenoise.training.evaluate import corrupt, denoise_frames, mean_psnr
 from vdenoise.training.trainer import TrainSettings
-from vdenoise.weights import load_checkpoint
+from vdenoise.weights import load_checkpoint, read_metadata
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -56,7 +57,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--noise", action="append")
-    parser.add_argument("--refiners", default="adaptive,sure")
+    parser.add_argument("--refiners", default="auto,adaptive")
     args = parser.parse_args()
     noises = [
         NoiseModel.parse(n) for n in args.noise or ["correlated:25", "poisson-gaussian:0.01,5"]
@@ -94,6 +95,10 @@ def main() -> None:
                         denoise_frames(model, noisy, level, device), clean
                     )
                     row[f"steps_{refiner}"] = report.steps
+                    row[f"level_{refiner}"] = level
+                    row[f"loss_{refiner}"] = read_metadata(Path(tmp) / f"{refiner}.safetensors")[
+                        "training"
+                    ]["refiner_loss"]
                     row[f"seconds_{refiner}"] = round(time.monotonic() - began, 1)
             rows.append(row)
             print(json.dumps(row), flush=True)

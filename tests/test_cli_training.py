@@ -28,9 +28,12 @@ def test_fit_writes_a_checkpoint_and_denoises_with_it(tmp_path, clip):
     assert video.stat().st_size > 0
     training = read_metadata(out)["training"]
     assert training["kind"] == "fit" and training["sigma"] == 10 and training["frames"] == 8
-    assert training["refiner_loss"] == "adaptive"
+    assert training["refiner_loss"] in ("sure", "r2r")  # decided by the measured noise
+    assert len(training["noise_profile"]["correlation"]) == 7
     load_checkpoint(out)
-    assert run("denoise", clip, tmp_path / "again.mp4", "--weights", out).exit_code == 0
+    again = run("denoise", clip, tmp_path / "again.mp4", "--weights", out)
+    assert again.exit_code == 0
+    assert "noise level 10.0 (0-255), the level these weights were fitted to" in again.stderr
 
 
 def test_fit_estimates_the_noise_level_and_names_its_default_output(tmp_path, clip, monkeypatch):

@@ -44,8 +44,9 @@ Preset = Annotated[
 RefinerOption = Annotated[
     Refiner,
     typer.Option(
-        help="F2R stage-2 loss: sure (white Gaussian noise of known level), r2r, adaptive "
-        "(spatially adaptive supervision, for real correlated noise); auto picks.",
+        help="F2R stage-2 loss: sure (white noise), r2r (recorrupted pairs; in fit, of the "
+        "measured noise), adaptive (spatially adaptive supervision); auto: in fit, sure or r2r "
+        "from the noise measured against the anchor.",
         rich_help_panel=MODEL,
     ),
 ]
@@ -99,7 +100,7 @@ def fit(
         float | None,
         typer.Option(help="Noise level, 0-255 scale (default: estimated).", rich_help_panel=MODEL),
     ] = None,
-    refiner: RefinerOption = Refiner.adaptive,
+    refiner: RefinerOption = Refiner.auto,
     minutes: Minutes = None,
     steps: Steps = None,
     batch: Batch = 8,

@@ -39,6 +39,7 @@ from vdenoise.io.writer import VideoWriter
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.noise import estimate_sigma
 from vdenoise.threads import Consumer, Prefetcher
+from vdenoise.weights import fitted_level
 
 Reader = VideoReader | ImageSequenceReader
 
@@ -292,6 +293,8 @@ def _run(
             yield planes_to_rgb(planes, info.layout, info.colour)
 
     frames: Iterator[torch.Tensor] = uploaded()
+    if sigma is None and (sigma := fitted_level(engine.model)) is not None:
+        observer.note(f"noise level {sigma:.1f} (0-255), the level these weights were fitted to")
     if sigma is None:
         head = list(itertools.islice(frames, ESTIMATION_FRAMES))
         sigma = estimate_sigma(head)

@@ -107,6 +107,13 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
+def fitted_level(model: VideoDenoiser) -> float | None:
+    """The noise level (0-255) a `vdenoise fit` checkpoint was adapted to, else None."""
+    meta = getattr(model, "checkpoint", {}).get("metadata", {})
+    training = meta.get("training", {})
+    return training.get("sigma") if training.get("kind") == "fit" else None
+
+
 def load_checkpoint(path: Path, expected_sha256: str | None = None) -> VideoDenoiser:
     """Rebuild a model from a checkpoint file, checking its sha256 when one is expected."""
     path = Path(path)

@@ -2,8 +2,10 @@ import pytest
 import torch
 
 from vdenoise.models import build
+from vdenoise.noise import box_correlate
 from vdenoise.training import losses
 from vdenoise.training.local_view import LocalView, texture_weight
+from vdenoise.training.noise_profile import residual_profile
 
 
 def textured_clip(batch=2, frames=5, size=32, seed=0, motion=2):
@@ -142,3 +144,20 @@ def test_texture_weight_trusts_the_blind_view_where_flat():
     stripes = (torch.arange(32) % 2).float().expand(1, 3, 32, 32)
     assert texture_weight(flat).max() < 0.3
     assert texture_weight(stripes).min() > 0.99
+
+
+def test_r2r_with_the_noises_own_correlation_brings_correlated_noise_closer_to_clean():
+    model = build("f2r", "tiny")
+    clean, _, sigma = textured_clip(motion=3)
+
+    def corrupt():
+        return clean + box_correlate(torch.randn(clean.shape)) * sigma.view(-1, 1, 1, 1, 1)
+
+    residual = (corrupt() - clean)[:, 2]
+    profile = residual_profile(residual, torch.ones_like(residual[:, :1], dtype=torch.bool))
+    held_out = losses.refiner_batch(model, corrupt(), sigma)
+    error = true_error(model, held_out, clean[:, 2])
+    loss = lambda: losses.f2r_r2r(model, losses.refiner_batch(model, corrupt(), sigma), profile)  # noqa: E731
+    first, last = improves(loss, model.refiner.parameters(), steps=60)
+    assert last < first
+    assert true_error(model, held_out, clean[:, 2]) < error

@@ -22,6 +22,7 @@ from vdenoise.models.f2r import F2R
 from vdenoise.models.gaussian import covariance, negative_log_likelihood
 from vdenoise.models.stbn import STBN
 from vdenoise.training.local_view import LocalView, texture_weight
+from vdenoise.training.noise_profile import NoiseProfile
 
 SURE_EPSILON = 1e-3  # finite-difference step of the divergence, [0, 1] scale
 R2R_ALPHA = 0.5  # Pang et al.'s recorruption strength
@@ -90,12 +91,16 @@ def f2r_sure(model: F2R, batch: RefinerBatch) -> torch.Tensor:
     return ((out - y) ** 2).flatten(1).mean(1).sub(s2).add(2 * s2 * divergence).mean()
 
 
-def f2r_r2r(model: F2R, batch: RefinerBatch) -> torch.Tensor:
-    """Recorrupted-to-recorrupted: input y + a z, target y - z / a, z ~ N(0, sigma^2). The two
-    noises are independent, so the target's noise averages out. The refiner is told the
+def f2r_r2r(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None) -> torch.Tensor:
+    """Recorrupted-to-recorrupted: input y + a z, target y - z / a, with z drawn from the
+    noise's own distribution (`noise`, measured; white of std sigma without it). The two
+    noises are then uncorrelated, so the target's noise averages out. The refiner is told the
     input's actual level, sigma sqrt(1 + a^2), so at test time plain y with sigma fits."""
     y = batch.centre.float()
-    z = torch.randn_like(y) * batch.sigma.float().view(-1, 1, 1, 1)
+    if noise is None:
+        z = torch.randn_like(y) * batch.sigma.float().view(-1, 1, 1, 1)
+    else:
+        z = noise.sample(y)
     out = _refine(
         model, batch, (y + R2R_ALPHA * z).to(batch.centre.dtype), math.hypot(1, R2R_ALPHA)
     )

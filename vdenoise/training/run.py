@@ -16,6 +16,7 @@ from vdenoise.models.f2r import F2R
 from vdenoise.noise import NoiseModel, estimate_sigma
 from vdenoise.training.data import ClipSampler, find_sequences, load_sequences, read_sequence
 from vdenoise.training.evaluate import validate
+from vdenoise.training.noise_profile import measure_clip
 from vdenoise.training.trainer import Trainer, TrainObserver, TrainReport, TrainSettings
 from vdenoise.weights import default_release, load_checkpoint, load_model
 
@@ -78,12 +79,11 @@ def fit(
     first = read_sequence(noisy, max_frames=1)
     max_frames = max(2, FIT_MEMORY // first.numel())
     sequences = load_sequences(noisy, max_frames, device)
+    model = load_checkpoint(output) if resume else start.model
     if settings.sigma is None:
-        head = [f.float().cpu() / 255.0 for f in sequences[0][:5]]
-        settings.sigma = round(estimate_sigma(head), 2)
+        settings.sigma = round(estimate_level(model, sequences[0]), 2)
         if observer:
             observer.note(f"noise level estimated: {settings.sigma:g} (0-255); set it with --sigma")
-    model = load_checkpoint(output) if resume else start.model
     describe = {
         "kind": "fit",
         "clip": noisy.name,
@@ -96,6 +96,15 @@ def fit(
         trainer.resume()
     report = trainer.run(observer)
     return trainer.model, report, settings.sigma
+
+
+def estimate_level(model: VideoDenoiser, frames: torch.Tensor) -> float:
+    """The noise level (0-255) of uint8 frames [N, 3, H, W]: F2R reads it against its anchor
+    (the marginal std, also for correlated noise), given a patch-based first guess."""
+    guess = estimate_sigma(list(frames[:5].float().cpu() / 255.0))
+    if not isinstance(model, F2R) or frames.shape[0] <= 2 * model.config.neighbours:
+        return guess
+    return measure_clip(model, frames, guess).level
 
 
 def train(

@@ -27,10 +27,11 @@ from vdenoise.noise import NoiseModel
 from vdenoise.training import losses
 from vdenoise.training.data import ClipSampler
 from vdenoise.training.local_view import LocalView
+from vdenoise.training.noise_profile import NoiseProfile, measure
 from vdenoise.training.state import load_resume, save_resume
 from vdenoise.weights import save_checkpoint
 
-REFINER_LOSSES = ("sure", "r2r", "adaptive")
+REFINER_LOSSES = ("sure", "r2r", "adaptive", "measured")
 
 
 @dataclass
@@ -46,16 +47,21 @@ class TrainSettings:
     lr: float = 3e-4
     noise: str = "none"  # synthetic noise added to the data (none: the data is noisy)
     sigma: float | None = None
-    refiner_loss: str = "auto"  # sure | r2r | adaptive (auto: sure on AWGN, else adaptive)
+    refiner_loss: str = "auto"  # sure | r2r | adaptive | measured | auto (see `refiner`)
     anchor_share: float = 0.6  # F2R: the budget's share for stage 1
     local_share: float = 0.1  # F2R with adaptive supervision: the local view's share
     checkpoint_seconds: float = 120.0
     seed: int = 0
 
     def refiner(self) -> str:
+        """F2R's stage-2 loss. `auto`: on noisy footage `measured` (SURE if the noise measured
+        against the anchor is white, recorrupted pairs of that noise if not); on synthetic
+        noise SURE for AWGN, spatially adaptive supervision for the rest."""
         if self.refiner_loss != "auto":
             return self.refiner_loss
         kind = NoiseModel.parse(self.noise).kind
+        if kind == "none":
+            return "measured"
         return "sure" if kind == "gaussian" else "adaptive"
 
 
@@ -143,6 +149,7 @@ class Trainer:
             if device.type == "cuda" and torch.cuda.is_bf16_supported()
             else torch.float32
         )
+        self.profile: NoiseProfile | None = None  # the clip's noise, measured for stage 2
         self.report = TrainReport()
         self.optimizer: torch.optim.Optimizer | None = None
         self.phase_index = 0
@@ -195,11 +202,34 @@ class Trainer:
         if phase.name == "local":
             assert self.local is not None
             return losses.local_view_loss(self.local, batch)
-        kind = self.settings.refiner()
+        kind = self.refiner_loss()
         if kind == "adaptive":
             assert self.local is not None
             return losses.f2r_adaptive(model, batch, self.local)
-        return losses.f2r_sure(model, batch) if kind == "sure" else losses.f2r_r2r(model, batch)
+        if kind == "sure":
+            return losses.f2r_sure(model, batch)
+        return losses.f2r_r2r(model, batch, self.profile)
+
+    def refiner_loss(self) -> str:
+        """The stage-2 loss, once `measured` is decided by the measured noise."""
+        kind = self.settings.refiner()
+        if kind != "measured":
+            return kind
+        return "sure" if self.profile is None or self.profile.white else "r2r"
+
+    def _measure_noise(self, observer: TrainObserver) -> None:
+        """Before stage 2 on noisy footage: the noise, read against the trained (now frozen)
+        anchor; done again on resume, with the same result."""
+        noisy_footage = self.noise.kind == "none"
+        if not (noisy_footage and self.settings.refiner() in ("measured", "r2r")):
+            return
+        assert isinstance(self.model, F2R) and self.settings.sigma is not None
+        longest = max(self.sampler.sequences, key=len)
+        if longest.shape[0] <= 2 * self.model.config.neighbours:
+            observer.note("stage 2: too few frames to measure the noise; loss sure")
+            return
+        self.profile = measure(self.model, longest, self.settings.sigma)
+        observer.note(f"stage 2: noise {self.profile.describe()}; loss {self.refiner_loss()}")
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype == torch.float32:
@@ -235,6 +265,8 @@ class Trainer:
         last_save = last_validation = time.monotonic()
         try:
             for phase in self._remaining():
+                if phase.name == "refine":
+                    self._measure_noise(observer)
                 self.model.train()
                 smoothed: float | None = None
                 while self._progress(phase) < 1.0:
@@ -295,7 +327,8 @@ class Trainer:
         return {
             **self.describe,
             "settings": asdict(self.settings),
-            "refiner_loss": self.settings.refiner() if isinstance(self.model, F2R) else None,
+            "refiner_loss": self.refiner_loss() if isinstance(self.model, F2R) else None,
+            "noise_profile": self.profile.as_dict() if self.profile else None,
             "phases": [asdict(p) for p in self.phases],
             "device": str(self.device),
             "precision": str(self.autocast_dtype).removeprefix("torch."),

@@ -1,0 +1,174 @@
+"""The noise of a clip, measured against F2R's anchor.
+
+Stage 1 never sees the centre frame, so the residual `y - anchor` is the noise minus the
+anchor's error, two independent terms; where the anchor is flat its error is small, and its
+variance is what the anchor's own Gaussian predicts. From those residuals we fit a separable
+model of the noise, Cov(n_c(x), n_d(x + o)) = K_cd rho(o): a colour covariance K (offset 0)
+and a spatial correlation rho over offsets up to RADIUS, shared by the channels.
+
+`fit` uses it three ways: the level its models are conditioned on (for correlated noise the
+marginal std, which a patch-based estimate reads far too low), the choice of F2R's stage-2 loss
+(SURE when the noise is white, recorrupted pairs otherwise), and the recorruptions themselves,
+drawn with this covariance (Pang et al. 2021 need the recorruption to match the noise's).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vdenoise.models.f2r import F2R
+from vdenoise.models.gaussian import covariance
+from vdenoise.training.local_view import local_std
+
+RADIUS = 3  # offsets measured: a (2R+1)^2 correlation window
+FLAT_SHARE = 0.3  # the flattest share of the anchor's pixels the residuals are read from
+WHITE_CORRELATION = 0.2  # mean rho of the 4 nearest neighbours below which noise is white
+WHITE_COLOUR = 0.3  # largest |correlation| between two channels for white noise
+MEASURE_SIZE = 384  # central crop the anchor is run on (pixels a side)
+MEASURE_FRAMES = 5  # centre frames measured
+
+
+@dataclass
+class NoiseProfile:
+    colour: torch.Tensor  # [3, 3] covariance at offset 0, [0, 1] scale
+    correlation: torch.Tensor  # [2R+1, 2R+1] spatial correlation, 1 at the centre
+
+    @property
+    def level(self) -> float:
+        """The marginal std on the 0-255 scale (mean over the channels' variances)."""
+        return 255.0 * math.sqrt(max(float(self.colour.diagonal().mean()), 0.0))
+
+    @property
+    def neighbour_correlation(self) -> float:
+        r = RADIUS
+        rho = self.correlation
+        return float((rho[r, r - 1] + rho[r, r + 1] + rho[r - 1, r] + rho[r + 1, r]) / 4)
+
+    @property
+    def channel_correlation(self) -> float:
+        """The largest |correlation coefficient| between two channels."""
+        std = self.colour.diagonal().clamp_min(1e-12).sqrt()
+        coefficient = self.colour / (std[:, None] * std[None, :])
+        return float((coefficient - torch.eye(3)).abs().max())
+
+    @property
+    def white(self) -> bool:
+        """Independent from pixel to pixel and channel to channel (what SURE assumes)."""
+        return (
+            self.neighbour_correlation < WHITE_CORRELATION
+            and self.channel_correlation < WHITE_COLOUR
+        )
+
+    def describe(self) -> str:
+        kind = "white" if self.white else "correlated"
+        return (
+            f"level {self.level:.1f} (0-255), {kind} (neighbour correlation "
+            f"{self.neighbour_correlation:.2f}, between channels {self.channel_correlation:.2f})"
+        )
+
+    def kernel(self) -> torch.Tensor:
+        """A filter h with h * h~ = rho (zero phase, from the square root of rho's spectrum),
+        unit energy: white noise filtered by it has the measured spatial correlation."""
+        size, r = 8 * RADIUS + 8, RADIUS
+        grid = torch.zeros(size, size, dtype=torch.float64)
+        grid[: 2 * r + 1, : 2 * r + 1] = self.correlation.double()
+        grid = grid.roll((-r, -r), (0, 1))  # offset 0 at index 0
+        amplitude = torch.fft.fft2(grid).real.clamp_min(0).sqrt()
+        h = torch.fft.ifft2(amplitude).real.roll((r, r), (0, 1))[: 2 * r + 1, : 2 * r + 1]
+        return (h / h.norm()).float()
+
+    def sample(self, like: torch.Tensor) -> torch.Tensor:
+        """Noise of this covariance, shaped like `like` [N, 3, H, W] and on its device."""
+        n, c, h, w = like.shape
+        r = RADIUS
+        white = torch.randn(n, c, h + 2 * r, w + 2 * r, device=like.device)
+        kernel = self.kernel().to(white.device).expand(c, 1, -1, -1)
+        shaped = F.conv2d(white, kernel, groups=c)
+        eigenvalues, vectors = torch.linalg.eigh(self.colour.double())
+        mix = (vectors * eigenvalues.clamp_min(0).sqrt()) @ vectors.T  # symmetric square root
+        return torch.einsum("cd,ndhw->nchw", mix.float().to(white.device), shaped)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"colour": self.colour.tolist(), "correlation": self.correlation.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NoiseProfile:
+        return cls(torch.tensor(data["colour"]), torch.tensor(data["correlation"]))
+
+
+def residual_profile(
+    residual: torch.Tensor, flat: torch.Tensor, error_covariance: torch.Tensor | None = None
+) -> NoiseProfile:
+    """The profile of residuals [N, 3, H, W] read where `flat` [N, 1, H, W] is true (away
+    from the border), less the anchor's predicted error covariance [3, 3] there."""
+    r = RADIUS
+    residual = residual.double()
+    mask = flat.clone()
+    mask[..., :r, :] = mask[..., -r:, :] = False
+    mask[..., :r] = mask[..., -r:] = False
+    weight = mask.double()
+    count = weight.sum().clamp_min(1)
+    values = residual * weight
+    colour = torch.einsum("nchw,ndhw->cd", values, residual) / count
+    if error_covariance is not None:  # keep it a covariance: eigenvalues at least 10% of before
+        values_, vectors = torch.linalg.eigh(colour - error_covariance.double())
+        floor = 0.1 * torch.linalg.eigvalsh(colour).clamp_min(0)
+        colour = (vectors * torch.maximum(values_, floor)) @ vectors.T
+    spatial = torch.zeros(2 * r + 1, 2 * r + 1, dtype=torch.float64)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            shifted = residual.roll((-dy, -dx), (2, 3))
+            spatial[dy + r, dx + r] = (values * shifted).sum() / count
+    spatial = (spatial + spatial.flip(0, 1)) / 2
+    rho = spatial / spatial[r, r]
+    return NoiseProfile(colour.float(), rho.float())
+
+
+def flattest(
+    anchor: torch.Tensor, error: torch.Tensor | None = None, share: float = FLAT_SHARE
+) -> torch.Tensor:
+    """The `share` of pixels [N, 1, H, W] where the anchor [N, 3, H, W] varies least and,
+    given its predicted error variance [N, 1, H, W], is surest."""
+    score = local_std(anchor.float()) ** 2
+    if error is not None:
+        score = score + error
+    return score <= torch.quantile(score.flatten()[:: max(1, score.numel() // 1_000_000)], share)
+
+
+@torch.no_grad()
+def measure(model: F2R, frames: torch.Tensor, level: float) -> NoiseProfile:
+    """The noise of frames [N, 3, H, W] (uint8, or float in [0, 1]; N >= 2k+1), read against
+    the anchor that `model` computes when told the noise level `level` (0-255)."""
+    k = model.config.neighbours
+    h, w = frames.shape[-2:]
+    top, left = max(0, (h - MEASURE_SIZE) // 2), max(0, (w - MEASURE_SIZE) // 2)
+    clip = frames[: MEASURE_FRAMES + 2 * k, :, top : top + MEASURE_SIZE, left : left + MEASURE_SIZE]
+    parameter = next(model.parameters())
+    scale = 255.0 if clip.dtype == torch.uint8 else 1.0
+    clip = clip.to(parameter.device, torch.float32) / scale
+    sigma = torch.tensor([level / 255.0], device=clip.device)
+    model.eval()
+    stage1 = model.anchor(clip[None], sigma)[0].float()
+    anchor, centre = stage1[:, :3], clip[k : clip.shape[0] - k]
+    error = None
+    if model.config.uncertainty:
+        entries = covariance(stage1[:, 3:])  # xx, xy, xz, yy, yz, zz
+        flat = flattest(anchor, entries[:, [0, 3, 5]].mean(1, keepdim=True))
+        mean = (entries * flat).flatten(2).sum(2).sum(0) / flat.sum().clamp_min(1)
+        index = torch.tensor([[0, 1, 2], [1, 3, 4], [2, 4, 5]])
+        error = mean.cpu()[index]
+    else:
+        flat = flattest(anchor)
+    return residual_profile((centre - anchor).cpu(), flat.cpu(), error)
+
+
+def measure_clip(model: F2R, frames: torch.Tensor, hint: float) -> NoiseProfile:
+    """`measure`, then again with the anchor told the level the first pass found (a low hint
+    makes the anchor trust its neighbours too much, and the level is read high)."""
+    first = measure(model, frames, hint)
+    return measure(model, frames, first.level)
