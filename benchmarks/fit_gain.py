@@ -82,7 +82,9 @@ def main() -> None:
                 told = denoise_frames(start, noisy, true_sigma, device)  # an oracle level
                 row["start_true_sigma"] = mean_psnr(told, clean)
                 for refiner in refiners:
-                    settings = TrainSettings(minutes=args.minutes, refiner_loss=refiner)
+                    settings = TrainSettings(
+                        minutes=args.minutes, refiner_loss=refiner, lr=run.FIT_LR
+                    )
                     began = time.monotonic()
                     model, report, level = run.fit(
                         Path(tmp) / "noisy",

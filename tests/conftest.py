@@ -61,3 +61,22 @@ class LocalBlur(Identity):
 @pytest.fixture
 def identity() -> Identity:
     return Identity()
+
+
+@pytest.fixture(scope="session")
+def box_frames():
+    from tests.datasets import real_frames
+
+    return real_frames()
+
+
+@pytest.fixture
+def set8(tmp_path, box_frames):
+    """Half of Set8 in the GoPro/Derfs layout (4 of its 8 sequences, 6 frames each)."""
+    from tests.datasets import frame_folder
+
+    root = tmp_path / "data"
+    for group, name, start in [("GoPro", "motorbike", 0), ("GoPro", "rafting", 2),
+                               ("Derfs", "tractor", 4), ("Derfs", "sunflower", 6)]:  # fmt: skip
+        frame_folder(root / group / name, box_frames[start : start + 6])
+    return root

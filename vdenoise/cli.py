@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vdenoise import __version__, cli_training, weights
+from vdenoise import __version__, cli_bench, cli_training, weights
 from vdenoise.cli_support import fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io import open_input
@@ -350,6 +350,7 @@ def models_verify(
 
 app.command()(cli_training.fit)
 app.command()(cli_training.train)
+app.command()(cli_bench.bench)
 
 
 def version_callback(value: bool) -> None:

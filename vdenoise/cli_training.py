@@ -25,6 +25,7 @@ class Refiner(StrEnum):
     sure = "sure"
     r2r = "r2r"
     adaptive = "adaptive"
+    measured = "measured"
 
 
 Method = Annotated[
@@ -44,9 +45,9 @@ Preset = Annotated[
 RefinerOption = Annotated[
     Refiner,
     typer.Option(
-        help="F2R stage-2 loss: sure (white noise), r2r (recorrupted pairs; in fit, of the "
-        "measured noise), adaptive (spatially adaptive supervision); auto: in fit, sure or r2r "
-        "from the noise measured against the anchor.",
+        help="F2R stage-2 loss: sure (white Gaussian noise), r2r (recorrupted pairs), adaptive "
+        "(spatially adaptive supervision), measured (SURE for the noise's covariance measured "
+        "against the anchor); auto: measured in fit, sure in train on AWGN.",
         rich_help_panel=MODEL,
     ),
 ]
@@ -127,6 +128,7 @@ def fit(
             crop=crop,
             sigma=sigma,
             refiner_loss=refiner.value,
+            lr=run.FIT_LR,
         )
         start = run.starting_model(method, start_from, preset, offline)
         method_name = type(start.model).__name__.lower()

@@ -95,3 +95,20 @@ class TrainingProgress(_StderrStatus):
     def update(self, done: float, phase: str, loss: float) -> None:
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=done, description=phase, loss=f"{loss:.4g}")
+
+
+class BenchProgress(_StderrStatus):
+    """What `bench` shows: one bar over every (sequence, condition, method) run."""
+
+    def start(self, total: int) -> None:
+        self._start(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            description="benchmark",
+            total=total,
+        )
+
+    def advance(self, what: str) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, advance=1, description=what)

@@ -161,3 +161,27 @@ def test_r2r_with_the_noises_own_correlation_brings_correlated_noise_closer_to_c
     first, last = improves(loss, model.refiner.parameters(), steps=60)
     assert last < first
     assert true_error(model, held_out, clean[:, 2]) < error
+
+
+class BlurNoisy(torch.nn.Module):
+    """A refiner whose output is the noisy frame blurred by a 3x3 box."""
+
+    def forward(self, anchor, noisy, level, variance):
+        blurred = torch.nn.functional.avg_pool2d(noisy, 3, 1, 1, count_include_pad=False)
+        return blurred - anchor
+
+
+def test_sure_with_the_measured_covariance_estimates_the_error_on_correlated_noise():
+    torch.manual_seed(0)
+    model = build("f2r", "tiny")
+    clean, _, sigma = textured_clip(batch=4, size=64)
+    noise = box_correlate(torch.randn(clean.shape)) * sigma.view(-1, 1, 1, 1, 1)
+    batch = losses.refiner_batch(model, clean + noise, sigma)
+    model.refiner = BlurNoisy()
+    profile = residual_profile(noise[:, 2], torch.ones_like(noise[:, 2, :1], dtype=torch.bool))
+    with torch.no_grad():
+        true = float(((losses._refine(model, batch, batch.centre) - clean[:, 2]) ** 2).mean())
+        measured = float(losses.f2r_sure(model, batch, profile))
+        white = float(losses.f2r_sure(model, batch))
+    assert measured == pytest.approx(true, rel=0.1)
+    assert abs(white - true) > 0.3 * true  # white SURE misjudges what blurring removes

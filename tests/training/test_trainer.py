@@ -2,11 +2,12 @@ import pytest
 import torch
 
 from tests.training.test_losses import textured_clip
+from vdenoise.bench.metrics import psnr
 from vdenoise.errors import UsageError
 from vdenoise.models import build
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import ClipSampler
-from vdenoise.training.evaluate import denoise_frames, psnr
+from vdenoise.training.evaluate import denoise_frames
 from vdenoise.training.trainer import Trainer, TrainSettings, resume_path
 from vdenoise.weights import load_checkpoint, read_metadata
 
@@ -123,7 +124,7 @@ def test_training_on_noisy_clips_improves_the_anchor(tmp_path):
     assert psnr(out, clean) > psnr(noisy, clean) + 2
 
 
-def test_on_noisy_footage_stage_two_measures_the_noise_and_picks_its_loss(tmp_path):
+def test_on_noisy_footage_stage_two_trains_with_sure_for_the_measured_noise(tmp_path):
     noisy = sequences()[0].float() + torch.randn(8, 3, 40, 40, generator=torch.Generator()) * 25
     trainer = make_trainer(tmp_path, refiner="auto", steps=6, sigma=25.0)
     trainer.noise = NoiseModel.parse("none")
@@ -132,6 +133,6 @@ def test_on_noisy_footage_stage_two_measures_the_noise_and_picks_its_loss(tmp_pa
     assert [p.name for p in trainer.phases] == ["anchor", "refine"]
     trainer.run()
     training = read_metadata(tmp_path / "out.safetensors")["training"]
-    assert training["refiner_loss"] in ("sure", "r2r")
-    assert training["refiner_loss"] == ("sure" if trainer.profile.white else "r2r")
+    assert training["refiner_loss"] == "measured"
     assert training["noise_profile"] == trainer.profile.as_dict()
+    assert trainer.profile.level == pytest.approx(25, rel=0.5)

@@ -21,7 +21,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".mts", ".ts", ".mpg", ".y4m"}
 
 
-def _images(folder: Path) -> list[Path]:
+def frame_files(folder: Path) -> list[Path]:
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
     return sorted(
         files, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
@@ -36,12 +36,12 @@ def find_sequences(path: Path) -> list[Path]:
         raise UsageError(f"{path} does not exist")
     if path.is_file():
         return [path]
-    if _images(path):
+    if frame_files(path):
         return [path]
     children = sorted(
         p
         for p in path.iterdir()
-        if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES) or (p.is_dir() and _images(p))
+        if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES) or (p.is_dir() and frame_files(p))
     )
     if not children:
         raise UsageError(f"{path} holds no videos or frame folders")
@@ -52,7 +52,7 @@ def read_sequence(path: Path, max_frames: int | None = None) -> torch.Tensor:
     """A video file or frame folder as uint8 RGB frames [N, 3, H, W] (OpenCV decoding)."""
     frames: list[np.ndarray] = []
     if path.is_dir():
-        for file in _images(path)[:max_frames]:
+        for file in frame_files(path)[:max_frames]:
             image = cv2.imread(str(file), cv2.IMREAD_COLOR)
             if image is None:
                 raise VdenoiseError(f"{file.name} is not a readable image")

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
+from vdenoise.bench.metrics import psnr
 from vdenoise.engine import Engine
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.noise import NoiseModel
-
-
-def psnr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
-    """PSNR in dB of [..., H, W] images in [0, 1]; the estimate is clipped to [0, 1] first."""
-    mse = float(((estimate.clamp(0, 1) - clean) ** 2).mean())
-    return 10 * math.log10(1 / mse) if mse > 0 else math.inf
 
 
 def corrupt(clean: torch.Tensor, noise: NoiseModel, seed: int) -> tuple[torch.Tensor, float]:

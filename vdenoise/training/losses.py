@@ -79,16 +79,25 @@ def _refine(model: F2R, batch: RefinerBatch, noisy: torch.Tensor, scale: float =
     return (anchor + model.refiner(anchor, noisy, batch.level(scale), variance)).float()
 
 
-def f2r_sure(model: F2R, batch: RefinerBatch) -> torch.Tensor:
+def f2r_sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None) -> torch.Tensor:
     """Monte-Carlo SURE of the refined frames: an unbiased estimate of their MSE to the clean
-    frames when the noise is white Gaussian of std sigma."""
+    frames when the noise is Gaussian, white of std sigma or, given `noise`, of its measured
+    covariance S. Stein's lemma for correlated noise: E|f - x|^2 = E[|f - y|^2 - tr S +
+    2 tr(S J_f)], and tr(S J) = E[b^T J b] for probes b ~ N(0, S)."""
     y = batch.centre.float()
     out = _refine(model, batch, batch.centre)
-    probe = torch.randn_like(y)
-    nudged = _refine(model, batch, (y + SURE_EPSILON * probe).to(batch.centre.dtype))
-    divergence = (probe * (nudged - out)).flatten(1).mean(1) / SURE_EPSILON  # per pixel
-    s2 = batch.sigma.float() ** 2
-    return ((out - y) ** 2).flatten(1).mean(1).sub(s2).add(2 * s2 * divergence).mean()
+    if noise is None:
+        level = batch.sigma.float().view(-1, 1, 1, 1)
+        probe = torch.randn_like(y) * level
+        variance = batch.sigma.float() ** 2
+    else:
+        probe = noise.sample(y)
+        variance = noise.colour.diagonal().mean().to(y.device).expand(y.shape[0])
+        level = variance.sqrt().view(-1, 1, 1, 1)
+    unit = probe / level.clamp_min(1e-6)  # the step is SURE_EPSILON per unit of noise std
+    nudged = _refine(model, batch, (y + SURE_EPSILON * unit).to(batch.centre.dtype))
+    divergence = (probe * (nudged - out)).flatten(1).mean(1) * (level.flatten() / SURE_EPSILON)
+    return ((out - y) ** 2).flatten(1).mean(1).sub(variance).add(2 * divergence).mean()
 
 
 def f2r_r2r(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None) -> torch.Tensor:

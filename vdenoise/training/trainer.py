@@ -31,7 +31,7 @@ from vdenoise.training.noise_profile import NoiseProfile, measure
 from vdenoise.training.state import load_resume, save_resume
 from vdenoise.weights import save_checkpoint
 
-REFINER_LOSSES = ("sure", "r2r", "adaptive", "measured")
+REFINER_LOSSES = ("sure", "r2r", "adaptive", "measured")  # sure: white, of level sigma
 
 
 @dataclass
@@ -54,9 +54,9 @@ class TrainSettings:
     seed: int = 0
 
     def refiner(self) -> str:
-        """F2R's stage-2 loss. `auto`: on noisy footage `measured` (SURE if the noise measured
-        against the anchor is white, recorrupted pairs of that noise if not); on synthetic
-        noise SURE for AWGN, spatially adaptive supervision for the rest."""
+        """F2R's stage-2 loss. `auto`: on noisy footage `measured` (SURE for Gaussian noise of
+        the covariance measured against the anchor); on synthetic noise SURE for AWGN,
+        spatially adaptive supervision for the rest."""
         if self.refiner_loss != "auto":
             return self.refiner_loss
         kind = NoiseModel.parse(self.noise).kind
@@ -202,20 +202,13 @@ class Trainer:
         if phase.name == "local":
             assert self.local is not None
             return losses.local_view_loss(self.local, batch)
-        kind = self.refiner_loss()
+        kind = self.settings.refiner()
         if kind == "adaptive":
             assert self.local is not None
             return losses.f2r_adaptive(model, batch, self.local)
-        if kind == "sure":
-            return losses.f2r_sure(model, batch)
-        return losses.f2r_r2r(model, batch, self.profile)
-
-    def refiner_loss(self) -> str:
-        """The stage-2 loss, once `measured` is decided by the measured noise."""
-        kind = self.settings.refiner()
-        if kind != "measured":
-            return kind
-        return "sure" if self.profile is None or self.profile.white else "r2r"
+        if kind == "r2r":
+            return losses.f2r_r2r(model, batch, self.profile)
+        return losses.f2r_sure(model, batch, self.profile if kind == "measured" else None)
 
     def _measure_noise(self, observer: TrainObserver) -> None:
         """Before stage 2 on noisy footage: the noise, read against the trained (now frozen)
@@ -226,10 +219,10 @@ class Trainer:
         assert isinstance(self.model, F2R) and self.settings.sigma is not None
         longest = max(self.sampler.sequences, key=len)
         if longest.shape[0] <= 2 * self.model.config.neighbours:
-            observer.note("stage 2: too few frames to measure the noise; loss sure")
+            observer.note("stage 2: too few frames to measure the noise; taken as white")
             return
         self.profile = measure(self.model, longest, self.settings.sigma)
-        observer.note(f"stage 2: noise {self.profile.describe()}; loss {self.refiner_loss()}")
+        observer.note(f"stage 2: noise measured against the anchor: {self.profile.describe()}")
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype == torch.float32:
@@ -327,7 +320,7 @@ class Trainer:
         return {
             **self.describe,
             "settings": asdict(self.settings),
-            "refiner_loss": self.refiner_loss() if isinstance(self.model, F2R) else None,
+            "refiner_loss": self.settings.refiner() if isinstance(self.model, F2R) else None,
             "noise_profile": self.profile.as_dict() if self.profile else None,
             "phases": [asdict(p) for p in self.phases],
             "device": str(self.device),

@@ -1,0 +1,66 @@
+import json
+
+import cv2
+
+from vdenoise.bench.report import SCHEMA_VERSION, markdown, plot, to_json
+
+
+def document(full=True, name="set8"):
+    sequences = [{"name": "a", "frames": 3, "height_width": [48, 64]},
+                 {"name": "b", "frames": 3, "height_width": [48, 64]}]  # fmt: skip
+    scores, means = [], []
+    for method, base in [("noisy", 20.0), ("f2r", 30.0)]:
+        for c, sigma in [("sigma 10", 10), ("sigma 30", 30)]:
+            for i, seq in enumerate("ab"):
+                value = base - sigma / 10 + i
+                scores.append({"method": method, "condition": c, "sequence": seq, "sigma": sigma,
+                               "psnr": value, "ssim": 0.5, "frames": 3})  # fmt: skip
+            means.append({"method": method, "condition": c, "psnr": base - sigma / 10 + 0.5,
+                          "ssim": 0.5, "sequences": 2})  # fmt: skip
+    return {
+        "dataset": {
+            "name": name,
+            "label": name if full else f"{name} (2/8 sequences)",
+            "full": full,
+            "sequences": sequences,
+        },
+        "protocol": {"conditions": ["sigma 10", "sigma 30"]},
+        "methods": [
+            {"name": "noisy", "fps": 1000.0},
+            {"name": "f2r", "model_fps": 3.0, "end_to_end_fps": 2.5},
+        ],
+        "scores": scores,
+        "averages": means,
+        "machine": {"device": "cpu (2 threads)", "precision": "fp32", "versions": "torch x"},
+        "memory": {"peak_host_bytes": 2**30, "peak_gpu_bytes": None},
+    }
+
+
+def test_markdown_has_a_row_per_method_and_a_column_per_sigma():
+    text = markdown(document(full=False))
+    assert "## set8 (2/8 sequences): PSNR (dB) / SSIM" in text
+    assert "| method | sigma 10 | sigma 30 |" in text
+    assert "| f2r | 29.50 / 0.5000 | 27.50 / 0.5000 |" in text
+    assert "| b | 20.00 / 0.5000 | 30.00 / 0.5000 |" in text  # per sequence, sigma 10
+    assert "| f2r | 3.00 | 2.50 |" in text
+    assert "published" not in text  # a partial set is never compared with the full set's numbers
+
+
+def test_published_numbers_sit_beside_ours_only_for_the_full_set():
+    text = markdown(document(full=True))
+    assert "| STBN (published) | 37.24 / 0.9594 | 32.76 / 0.9072 |" in text
+    assert "arXiv 2412.11820" in text
+    assert "published" not in markdown(document(full=True, name="folder"))
+
+
+def test_json_is_one_document_with_a_schema_version():
+    data = json.loads(to_json(document()))
+    assert data["schema_version"] == SCHEMA_VERSION and len(data["scores"]) == 8
+
+
+def test_plot_draws_a_png(tmp_path):
+    path = tmp_path / "psnr.png"
+    plot(document(), path)
+    image = cv2.imread(str(path))
+    assert image.shape == (600, 900, 3)
+    assert (image != 255).any(axis=2).mean() > 0.01  # lines, not a blank canvas

@@ -1,0 +1,1 @@
+"""`vdenoise bench`: the papers' test protocol on standard datasets, beside classical baselines."""
