@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -37,7 +38,7 @@ def _numbers(text: str) -> list[float]:
     return values
 
 
-def _write(path: Path, text: str | None, overwrite: bool, image: object = None) -> None:
+def _write(path: Path, overwrite: bool, save: Callable[[Path], None]) -> None:
     """Write a report file whole or not at all."""
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists", "use --overwrite to replace it")
@@ -45,10 +46,7 @@ def _write(path: Path, text: str | None, overwrite: bool, image: object = None) 
         raise UsageError(f"the folder of {path} does not exist")
     tmp = path.with_name(f".{path.name}.part{path.suffix}")
     try:
-        if text is not None:
-            tmp.write_text(text)
-        else:
-            draw(image, tmp)  # type: ignore[arg-type]
+        save(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -142,9 +140,9 @@ def bench(
                              end_to_end)  # fmt: skip
         progress.stop()
         if markdown is not None:
-            _write(markdown, tables(document), overwrite)
+            _write(markdown, overwrite, lambda p: p.write_text(tables(document)))
         if plot is not None:
-            _write(plot, None, overwrite, document)
+            _write(plot, overwrite, lambda p: draw(document, p))
     except KeyboardInterrupt as e:
         progress.stop()
         fail(e, as_json, interrupted="interrupted; no report was written")

@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import torch
-from skimage.metrics import structural_similarity
 
 PSNR_DEFINITION = "per frame, output clipped to [0, 1], peak 1; mean over frames, then sequences"
 SSIM_DEFINITION = (
@@ -29,6 +28,8 @@ def psnr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
 
 def ssim(estimate: torch.Tensor, clean: torch.Tensor) -> float:
     """SSIM of one RGB frame [3, H, W] in [0, 1]; the estimate is clipped to [0, 1] first."""
+    from skimage.metrics import structural_similarity  # scipy behind it: load only to use
+
     a = _hwc(estimate.clamp(0, 1))
     b = _hwc(clean)
     return float(
