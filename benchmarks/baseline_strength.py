@@ -26,11 +26,11 @@ from vdenoise.training.data import find_sequences, read_sequence
 from vdenoise.training.evaluate import corrupt
 
 GRIDS = {  # baseline -> (module constant, slopes tried)
-    "opencv-nlm": ("OPENCV_H", (0.6, 0.8, 1.0, 1.2, 1.5)),
+    "opencv-nlm": ("OPENCV_H", (0.3, 0.45, 0.6, 0.8, 1.0, 1.2)),
     "ffmpeg-nlmeans": ("NLMEANS_S", (0.5, 0.75, 1.0, 1.25, 1.5)),
-    "ffmpeg-bm3d": ("BM3D_SIGMA", (8.0, 12.0, 16.0, 20.0, 24.0)),
+    "ffmpeg-bm3d": ("BM3D_SIGMA", (3.0, 4.5, 6.0, 8.0, 12.0, 16.0)),
     "ffmpeg-atadenoise": ("ATADENOISE_A", (0.002, 0.004, 0.006, 0.01, 0.02)),
-    "ffmpeg-fftdnoiz": ("FFTDNOIZ_SIGMA", (0.25, 0.5, 0.75, 1.0, 1.5)),
+    "ffmpeg-fftdnoiz": ("FFTDNOIZ_SIGMA", (0.5, 1.0, 1.5, 2.0, 3.0)),
 }
 
 

@@ -5,8 +5,8 @@
 
 All of them take 8-bit frames, so they get the noisy frames clipped and rounded, as a camera
 would store them. Each strength is a linear function of sigma whose slope was tuned on
-held-out sequences (`benchmarks/baseline_strength.py`, numbers in its docstring), so that
-each baseline is shown near its best, not at a default made for other noise.
+held-out sequences (`benchmarks/baseline_strength.py`, figures below), so that each baseline
+is shown near its best, not at a default made for other noise.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Baseline:
 
 
 # -- OpenCV -------------------------------------------------------------------------------------
-OPENCV_H = 1.0  # h = OPENCV_H * sigma (luma and colour)
+OPENCV_H = 0.6  # h = OPENCV_H * sigma (luma and colour)
 
 
 def opencv_nlmeans(noisy: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -109,12 +109,15 @@ def ffmpeg_filter(name: str, options: Callable[[float], str]) -> Callable:
     return run
 
 
-# strengths: see the module docstring
-NLMEANS_S = 1.0  # s = NLMEANS_S * sigma, at most 30 (FFmpeg: h = 10 s on a 7x7 patch SSD)
-BM3D_SIGMA = 16.0  # FFmpeg bm3d sigma = BM3D_SIGMA * sigma (its scale: an unnormalised 16x16 DCT)
+# Slopes from `python benchmarks/baseline_strength.py --frames 8 --crop 256 --sigmas 10,30,50`
+# (the 3 validation sequences; best mean PSNR over the sigmas, 2-core CPU, 2026-11-22):
+# OpenCV h 0.6 (of 0.3-1.2), nlmeans 0.75 (0.5-1.5), bm3d 4.5 (3-16), atadenoise 0.01
+# (0.002-0.02), fftdnoiz 3 (0.5-3; its cap of 30 binds from sigma 10 on).
+NLMEANS_S = 0.75  # s = NLMEANS_S * sigma, at most 30 (FFmpeg: h = 10 s on a 7x7 patch SSD)
+BM3D_SIGMA = 4.5  # FFmpeg bm3d sigma = BM3D_SIGMA * sigma (block 16, no grouping: its defaults)
 ATADENOISE_A = 0.01  # threshold a = ATADENOISE_A * sigma, at most 0.3; b at its maximum, 5
 # FFmpeg fftdnoiz sigma = FFTDNOIZ_SIGMA * sigma, at most 30; one frame each side
-FFTDNOIZ_SIGMA = 1.0
+FFTDNOIZ_SIGMA = 3.0
 
 
 def _nlmeans(sigma: float) -> str:
