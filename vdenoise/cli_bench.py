@@ -125,7 +125,7 @@ def bench(
     ] = False,
 ) -> None:
     """Measure methods with the papers' protocol (PSNR/SSIM per sigma), speed and memory."""
-    progress = BenchProgress(quiet or as_json)
+    progress = BenchProgress(quiet)  # stderr: stdout keeps only the results
     try:
         for path in (markdown, plot):
             if path is not None and path.exists() and not overwrite:
