@@ -194,3 +194,8 @@ def test_models_commands(saved, monkeypatch):
     assert result.exit_code == 0 and "stbn tiny, sha256 " in result.stdout
     result = run("models", "path", "nothing")
     assert result.exit_code == 2 and "no release is named" in one_line_error(result)
+    result = run("models", "card", saved["stbn"], "--name", "stbn-test")
+    assert result.exit_code == 0 and result.stdout.startswith("# stbn-test\n")
+    assert weights.file_sha256(saved["stbn"]) in result.stdout
+    result = run("models", "card", "missing.safetensors")
+    assert result.exit_code == 2 and "does not exist" in one_line_error(result)

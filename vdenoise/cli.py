@@ -348,6 +348,22 @@ def models_verify(
         raise typer.Exit(1)
 
 
+@models_app.command("card")
+def models_card(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file.")],
+    name: Annotated[str | None, typer.Option(help="Title (default: the file name).")] = None,
+) -> None:
+    """Print a checkpoint's model card (Markdown), from what its training recorded."""
+    from vdenoise.model_card import render
+
+    try:
+        if not checkpoint.is_file():
+            raise UsageError(f"{checkpoint} does not exist")
+        typer.echo(render(checkpoint, name), nl=False)
+    except VdenoiseError as e:
+        fail(e, False)
+
+
 app.command()(cli_training.fit)
 app.command()(cli_training.train)
 app.command()(cli_bench.bench)

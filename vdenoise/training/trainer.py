@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from vdenoise.device import describe
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.f2r import F2R
 from vdenoise.noise import NoiseModel
@@ -324,6 +325,7 @@ class Trainer:
             "noise_profile": self.profile.as_dict() if self.profile else None,
             "phases": [asdict(p) for p in self.phases],
             "device": str(self.device),
+            "hardware": describe(self.device),
             "precision": str(self.autocast_dtype).removeprefix("torch."),
             "losses": self.report.losses,
             "validation": self.report.validation,
