@@ -172,3 +172,25 @@ def test_offline_and_not_cached_names_the_download_command(registered, tmp_path,
     with pytest.raises(VdenoiseError, match="offline") as info:
         load_model(offline=True)
     assert "vdenoise models download f2r-test" in info.value.hint
+
+
+def test_a_bundled_only_release_is_found_in_weights_and_missed_clearly(
+    checkpoints, monkeypatch, tmp_path
+):
+    _, path, digest = checkpoints["f2r"]
+    release = Release(
+        name="f2r-bundled",
+        method="f2r",
+        filename=path.name,
+        sha256=digest,
+        license="Apache-2.0",
+        training_data="none (test)",
+        default=True,
+    )
+    monkeypatch.setattr(weights, "RELEASES", (release,))
+    monkeypatch.setenv("VDENOISE_WEIGHTS", str(tmp_path / "empty"))
+    with pytest.raises(VdenoiseError, match="ships in vdenoise's weights/ folder"):
+        load_model("f2r")
+    monkeypatch.setenv("VDENOISE_WEIGHTS", str(path.parent))
+    model, source = load_model("f2r")
+    assert type(model).__name__ == "F2R" and source.startswith("f2r-bundled (")

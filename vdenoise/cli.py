@@ -277,7 +277,7 @@ def models_list(
                 "default": r.default,
                 "where": found[1] if found else "not downloaded",
                 "path": str(found[0]) if found else None,
-                "hub": f"{r.repo_id}@{r.revision[:10]}",
+                "hub": f"{r.repo_id}@{(r.revision or '')[:10]}" if r.repo_id else "bundled only",
                 "license": r.license,
                 "training_data": r.training_data,
             }

@@ -36,11 +36,11 @@ class Release:
     method: str
     filename: str
     sha256: str
-    repo_id: str
-    revision: str  # a full 40-hex commit: cached files are then used without asking the Hub
     license: str
     training_data: str
     default: bool = False  # the checkpoint `--method` uses when no --weights is given
+    repo_id: str | None = None  # on the Hugging Face Hub (None: bundled in weights/ only)
+    revision: str | None = None  # a full 40-hex commit: cached files are used without asking
 
 
 # Filled as trained weights are released (they are trained self-supervised from noisy video).
@@ -156,6 +156,8 @@ def locate(release: Release, cache_dir: Path | None = None) -> tuple[Path, str] 
     bundled = bundled_dir() / release.filename
     if bundled.is_file():
         return bundled, "bundled"
+    if release.repo_id is None:
+        return None
     from huggingface_hub import try_to_load_from_cache
 
     cached = try_to_load_from_cache(
@@ -168,6 +170,12 @@ def locate(release: Release, cache_dir: Path | None = None) -> tuple[Path, str] 
 
 def download(release: Release, cache_dir: Path | None = None, offline: bool = False) -> Path:
     """The release's file from the Hugging Face Hub at its pinned commit (or the cache)."""
+    if release.repo_id is None:
+        raise VdenoiseError(
+            f"{release.name} ships in vdenoise's weights/ folder and is not on the Hub; "
+            f"{release.filename} is missing from {bundled_dir()}",
+            "reinstall vdenoise from its repository, or set VDENOISE_WEIGHTS to where the file is",
+        )
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
