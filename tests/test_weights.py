@@ -100,7 +100,7 @@ def release_of(path, digest) -> Release:
         revision=REVISION,
         license="Apache-2.0",
         training_data="none (test)",
-        default=True,
+        default_for=("cpu",),
     )
 
 
@@ -185,7 +185,7 @@ def test_a_bundled_only_release_is_found_in_weights_and_missed_clearly(
         sha256=digest,
         license="Apache-2.0",
         training_data="none (test)",
-        default=True,
+        default_for=("cpu",),
     )
     monkeypatch.setattr(weights, "RELEASES", (release,))
     monkeypatch.setenv("VDENOISE_WEIGHTS", str(tmp_path / "empty"))
@@ -194,3 +194,25 @@ def test_a_bundled_only_release_is_found_in_weights_and_missed_clearly(
     monkeypatch.setenv("VDENOISE_WEIGHTS", str(path.parent))
     model, source = load_model("f2r")
     assert type(model).__name__ == "F2R" and source.startswith("f2r-bundled (")
+
+
+def test_the_default_release_depends_on_the_device(checkpoints, monkeypatch):
+    _, path, digest = checkpoints["f2r"]
+    fast, best = (
+        Release(
+            name=name,
+            method="f2r",
+            filename=path.name,
+            sha256=digest,
+            license="Apache-2.0",
+            training_data="none (test)",
+            default_for=devices,
+        )
+        for name, devices in (("f2r-fast", ("cpu",)), ("f2r-best", ("cuda", "mps")))
+    )
+    monkeypatch.setattr(weights, "RELEASES", (fast, best))
+    assert weights.default_release("f2r", "cpu") is fast
+    assert weights.default_release("f2r", "cuda") is best
+    assert weights.default_release("stbn", "cuda") is None
+    monkeypatch.setattr(weights, "RELEASES", (fast,))
+    assert weights.default_release("f2r", "cuda") is fast  # no GPU default: any default

@@ -18,6 +18,7 @@ import typer
 
 from vdenoise import __version__, cli_bench, cli_training, weights
 from vdenoise.cli_support import fail
+from vdenoise.device import select_device
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io import open_input
 from vdenoise.io.encoding import EncodeOptions
@@ -179,7 +180,7 @@ def denoise(
             raise UsageError("--fps applies to image-sequence input only")
         if not input.exists():
             raise UsageError(f"{input} does not exist")
-        model, source = load_model(method, weights, offline)
+        model, source = load_model(method, weights, offline, select_device(device).type)
         observer.note(f"weights: {source}")
         report = denoise_video(
             input,
@@ -274,7 +275,7 @@ def models_list(
             {
                 "name": r.name,
                 "method": r.method,
-                "default": r.default,
+                "default_for": list(r.default_for),
                 "where": found[1] if found else "not downloaded",
                 "path": str(found[0]) if found else None,
                 "hub": f"{r.repo_id}@{(r.revision or '')[:10]}" if r.repo_id else "bundled only",
@@ -287,8 +288,8 @@ def models_list(
     elif not rows:
         print(f"no weights have been released yet (bundled folder: {weights.bundled_dir()})")
     for row in [] if as_json else rows:
-        mark = "*" if row["default"] else " "
-        print(f"{mark} {row['name']:24} {row['method']:5} {row['where']:15} {row['hub']}")
+        default = "default on " + "/".join(row["default_for"]) if row["default_for"] else ""
+        print(f"{row['name']:24} {row['method']:5} {row['where']:15} {row['hub']:22} {default}")
 
 
 @models_app.command("download")

@@ -169,14 +169,14 @@ def _methods(
     """Our checkpoints between the noisy input and the classical baselines."""
     named = list(method or [])
     if not named and not weights:
-        named = [m for m in METHODS if default_release(m) is not None]
+        named = [m for m in METHODS if default_release(m, device.type) is not None]
         if not named:
             progress.note(
                 "no released weights yet: benchmarking the baselines (add --weights FILE)"
             )
     ours: list[Method] = []
     for name, file in [(m, None) for m in named] + [(None, w) for w in weights or []]:
-        model, source = load_model(name, file)
+        model, source = load_model(name, file, device_type=device.type)
         path = getattr(model, "checkpoint", {}).get("path")
         label = name or Path(str(file)).name.removesuffix(".safetensors")
         info = {"weights": source, "sha256": file_sha256(Path(path)) if path else None}

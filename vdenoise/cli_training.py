@@ -130,7 +130,8 @@ def fit(
             refiner_loss=refiner.value,
             lr=run.FIT_LR,
         )
-        start = run.starting_model(method, start_from, preset, offline)
+        target = select_device(device)
+        start = run.starting_model(method, start_from, preset, offline, target.type)
         method_name = type(start.model).__name__.lower()
         checkpoint = output or Path(f"{noisy.stem}.{method_name}.safetensors")
         run.prepare_output(checkpoint, resume, overwrite)
@@ -138,7 +139,6 @@ def fit(
             from vdenoise.pipeline import check_paths
 
             check_paths(noisy, denoise, overwrite)
-        target = select_device(device)
         progress.note(f"starting from {start.source}; training on {describe(target)}")
         if method_name == "stbn":
             progress.note(
@@ -231,8 +231,8 @@ def train(
             seed=seed,
         )
         run.prepare_output(output, resume, overwrite)
-        start = run.starting_model(method, start_from, preset, offline)
         target = select_device(device)
+        start = run.starting_model(method, start_from, preset, offline, target.type)
         progress.note(f"starting from {start.source}; training on {describe(target)}")
         _, report = run.train(
             data, output, start, settings, target, val, val_noise, val_frames, resume, progress

@@ -38,7 +38,7 @@ class Release:
     sha256: str
     license: str
     training_data: str
-    default: bool = False  # the checkpoint `--method` uses when no --weights is given
+    default_for: tuple[str, ...] = ()  # device types (cpu, cuda, mps) where `--method` uses it
     repo_id: str | None = None  # on the Hugging Face Hub (None: bundled in weights/ only)
     revision: str | None = None  # a full 40-hex commit: cached files are used without asking
 
@@ -143,8 +143,13 @@ def find_release(name: str) -> Release | None:
     return next((r for r in RELEASES if r.name == name), None)
 
 
-def default_release(method: str) -> Release | None:
-    return next((r for r in RELEASES if r.method == method and r.default), None)
+def default_release(method: str, device_type: str = "cpu") -> Release | None:
+    """The release `--method` uses without --weights on this kind of device: the one made its
+    default there, else any default of the method."""
+    defaults = [r for r in RELEASES if r.method == method and r.default_for]
+    return next((r for r in defaults if device_type in r.default_for), None) or next(
+        iter(defaults), None
+    )
 
 
 def is_offline(offline: bool = False) -> bool:
@@ -208,13 +213,16 @@ def release_path(release: Release, cache_dir: Path | None = None, offline: bool 
 
 
 def load_model(
-    method: str | None = None, weights: str | Path | None = None, offline: bool = False
+    method: str | None = None,
+    weights: str | Path | None = None,
+    offline: bool = False,
+    device_type: str = "cpu",
 ) -> tuple[VideoDenoiser, str]:
     """The model to denoise with, and where its weights came from.
 
     `weights` is a checkpoint file or a release name; without it, the default release of
-    `method` (F2R when none is named). Resolution: the given file, the bundled folder, the
-    Hugging Face cache, the Hub.
+    `method` (F2R when none is named) for `device_type`. Resolution: the given file, the bundled
+    folder, the Hugging Face cache, the Hub.
     """
     if method is not None and method not in models.METHODS:
         raise UsageError(f"unknown method {method!r}", f"choose from {', '.join(models.METHODS)}")
@@ -227,7 +235,7 @@ def load_model(
         _check_method(method, None, release.name, release.method)
     else:
         method = method or models.METHODS[0]
-        release = default_release(method)
+        release = default_release(method, device_type)
         if release is None:
             raise VdenoiseError(
                 f"no trained {method} weights have been released yet",

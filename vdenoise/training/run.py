@@ -32,18 +32,22 @@ class Start:
 
 
 def starting_model(
-    method: str | None, start_from: str | None, preset: str | None, offline: bool = False
+    method: str | None,
+    start_from: str | None,
+    preset: str | None,
+    offline: bool = False,
+    device_type: str = "cpu",
 ) -> Start:
     """Released (or given) weights to start from; a fresh model of `preset` when there are
     none, or when a preset is asked for explicitly."""
     if method is not None and method not in models.METHODS:
         raise UsageError(f"unknown method {method!r}", f"choose from {', '.join(models.METHODS)}")
     method = method or (None if start_from else models.METHODS[0])
-    if start_from is None and (preset is not None or default_release(method) is None):
+    if start_from is None and (preset is not None or default_release(method, device_type) is None):
         assert method is not None
         preset = preset or next(iter(models.ARCHITECTURES[method][2]))
         return Start(models.build(method, preset), f"a new {method} {preset} model")
-    model, source = load_model(method, start_from, offline)
+    model, source = load_model(method, start_from, offline, device_type)
     return Start(model, source)
 
 
