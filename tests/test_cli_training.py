@@ -92,6 +92,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues(tmp_path, clip, monkeyp
     assert resume_path(out).exists()
     result = run("fit", clip, "-o", out, "--steps", 6, *SMALL, "--sigma", 10, "--resume")
     assert result.exit_code == 0, result.stderr
+    assert f"resuming the run saved in {out}" in result.stderr
     phases = read_metadata(out)["training"]["phases"]
     assert sum(p["steps"] for p in phases) == 6
 

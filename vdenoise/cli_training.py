@@ -139,7 +139,7 @@ def fit(
             from vdenoise.pipeline import check_paths
 
             check_paths(noisy, denoise, overwrite)
-        progress.note(f"starting from {start.source}; training on {describe(target)}")
+        progress.note(f"{_origin(start, checkpoint, resume)}; training on {describe(target)}")
         if method_name == "stbn":
             progress.note(
                 "STBN's one-pixel blind spot assumes noise independent from pixel to pixel; "
@@ -233,7 +233,7 @@ def train(
         run.prepare_output(output, resume, overwrite)
         target = select_device(device)
         start = run.starting_model(method, start_from, preset, offline, target.type)
-        progress.note(f"starting from {start.source}; training on {describe(target)}")
+        progress.note(f"{_origin(start, output, resume)}; training on {describe(target)}")
         _, report = run.train(
             data, output, start, settings, target, val, val_noise, val_frames, resume, progress
         )
@@ -244,3 +244,7 @@ def train(
     except VdenoiseError as e:
         progress.stop()
         fail(e)
+
+
+def _origin(start: run.Start, output: Path, resume: bool) -> str:
+    return f"resuming the run saved in {output}" if resume else f"starting from {start.source}"
