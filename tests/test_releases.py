@@ -1,0 +1,62 @@
+"""The registered releases: bundled, intact, and denoising a real clip well."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+
+from vdenoise import models, weights
+from vdenoise.bench.metrics import psnr
+from vdenoise.engine import Engine
+from vdenoise.errors import VdenoiseError
+
+BOX_FRAMES = Path(__file__).parent / "data" / "box-frames.png"
+SIGMA = 30.0
+GAIN = 6.0  # dB over the noisy frames at sigma 30; AWGN-trained weights gain far more
+
+
+def clean_clip() -> torch.Tensor:
+    """Eight real frames, [8, 3, 120, 160] RGB in [0, 1] (see tests/data/README.md)."""
+    strip = cv2.cvtColor(cv2.imread(str(BOX_FRAMES)), cv2.COLOR_BGR2RGB)
+    frames = torch.from_numpy(strip).permute(2, 0, 1).float().div(255)
+    return torch.stack(frames.split(120, dim=1))
+
+
+@pytest.mark.parametrize("release", weights.RELEASES, ids=lambda r: r.name)
+def test_release_is_bundled_intact_and_denoises_a_real_clip(release):
+    found = weights.locate(release)
+    assert found is not None and found[1] == "bundled", f"{release.filename} not in weights/"
+    model = weights.load_checkpoint(found[0], release.sha256)  # raises on a wrong sha256
+    assert models.describe(model)[0] == release.method
+    assert (weights.bundled_dir() / release.filename).with_suffix(".md").is_file()  # model card
+
+    clean = clean_clip()
+    noisy = clean + torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)) * (
+        SIGMA / 255
+    )
+    with torch.no_grad():
+        out = torch.stack(list(Engine(model, torch.device("cpu")).run(iter(noisy), SIGMA / 255)))
+    gain = psnr(out, clean) - psnr(noisy, clean)
+    assert gain > GAIN, f"{release.name}: {gain:.2f} dB"
+
+
+def test_every_method_has_one_default_per_device():
+    for method in models.METHODS:
+        released = [r for r in weights.RELEASES if r.method == method]
+        if released:
+            for device_type in ("cpu", "cuda"):
+                chosen = [r for r in released if device_type in r.default_for]
+                assert len(chosen) <= 1
+            assert weights.default_release(method, "cpu") in released
+
+
+def test_a_damaged_release_is_refused(tmp_path):
+    for release in weights.RELEASES:
+        data = bytearray((weights.bundled_dir() / release.filename).read_bytes())
+        data[-1] ^= 0xFF
+        (tmp_path / release.filename).write_bytes(bytes(data))
+        with pytest.raises(VdenoiseError, match="sha256"):
+            weights.load_checkpoint(tmp_path / release.filename, release.sha256)
