@@ -43,8 +43,32 @@ class Release:
     revision: str | None = None  # a full 40-hex commit: cached files are used without asking
 
 
-# Filled as trained weights are released (they are trained self-supervised from noisy video).
-RELEASES: tuple[Release, ...] = ()
+TRAINPACK = (
+    "19 clean sequences, 1,436 frames (DAVIS-2016 val 480p, DAVIS bus) with synthetic white "
+    "Gaussian noise, sigma 5-55 per clip; self-supervised (noisy frames only)"
+)
+
+# Trained self-supervised on noisy versions of clean video; each has a model card in weights/.
+RELEASES: tuple[Release, ...] = (
+    Release(
+        name="f2r-small",
+        method="f2r",
+        filename="f2r-small.safetensors",
+        sha256="01795e94243aec31c9ee0de3dfa3328b92490c8517603ceb588fecff70233176",
+        license="Apache-2.0",
+        training_data=TRAINPACK,
+        default_for=("cpu",),  # the CPU preset: over 2 frames/s at 640x480 on 2 cores
+    ),
+    Release(
+        name="f2r-tiny",
+        method="f2r",
+        filename="f2r-tiny.safetensors",
+        sha256="3f2fb197be91d71e3f633cfca07859e70be2661565a90292f6dbdf860bf659d1",
+        license="Apache-2.0",
+        training_data=TRAINPACK,
+        default_for=("cuda", "mps"),  # the larger one, until a GPU-trained preset replaces it
+    ),
+)
 
 
 def bundled_dir() -> Path:
