@@ -17,6 +17,12 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def _loss(method: str, training: dict[str, Any]) -> str:
+    if method == "stbn":
+        return "loss: Gaussian negative log-likelihood through the blind spot"
+    return f"stage-2 loss: {training.get('refiner_loss') or '?'}"
+
+
 def render(path: Path, name: str | None = None, extra: str = "") -> str:
     """Markdown for the checkpoint at `path`; `extra` (e.g. bench tables) is appended."""
     meta = read_metadata(path)
@@ -44,8 +50,7 @@ def render(path: Path, name: str | None = None, extra: str = "") -> str:
             f"- how: `vdenoise {kind}`, self-supervised (noisy frames only), from "
             f"{training.get('started_from', '?')}",
             f"- data: {data}",
-            f"- noise added: {settings.get('noise', '?')}; stage-2 loss: "
-            f"{training.get('refiner_loss') or 'n/a'}",
+            f"- noise added: {settings.get('noise', '?')}; {_loss(meta['method'], training)}",
             f"- budget: {settings.get('minutes') or '-'} min / {settings.get('steps') or '-'} "
             f"steps; batch {settings.get('batch')}, crop {settings.get('crop')}, "
             f"lr {settings.get('lr')}, seed {settings.get('seed')}",

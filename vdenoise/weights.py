@@ -68,6 +68,15 @@ RELEASES: tuple[Release, ...] = (
         training_data=TRAINPACK,
         default_for=("cuda", "mps"),  # the larger one, until a GPU-trained preset replaces it
     ),
+    Release(
+        name="stbn-tiny",
+        method="stbn",
+        filename="stbn-tiny.safetensors",
+        sha256="09a69653142c758800d103a082a96c8db2ea51f40ee13b91456630f043cedb5f",
+        license="Apache-2.0",
+        training_data=TRAINPACK,
+        default_for=("cpu", "cuda", "mps"),  # the CPU preset; the only STBN release yet
+    ),
 )
 
 
