@@ -43,6 +43,7 @@ def test_markdown_has_a_row_per_method_and_a_column_per_sigma():
     assert "| f2r | 29.50 / 0.5000 | 27.50 / 0.5000 |" in text
     assert "| b | 20.00 / 0.5000 | 30.00 / 0.5000 |" in text  # per sequence, sigma 10
     assert "| f2r | 3.00 | 2.50 |" in text
+    assert "| noisy | 1000.00 |" not in text  # the input is no method to time
     assert "published" not in text  # a partial set is never compared with the full set's numbers
 
 

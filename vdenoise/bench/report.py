@@ -64,6 +64,8 @@ def markdown(document: dict[str, Any]) -> str:
     lines += ["### Speed and memory", ""]
     rows = []
     for m in document["methods"]:
+        if m["name"] == "noisy":
+            continue  # nothing runs: no speed to report
         fps = m.get("model_fps") or m.get("fps")
         e2e = m.get("end_to_end_fps")
         rows.append([m["name"], f"{fps:.2f}" if fps else "–", f"{e2e:.2f}" if e2e else "–"])
