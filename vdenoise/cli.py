@@ -21,8 +21,6 @@ from vdenoise.cli_support import fail
 from vdenoise.device import select_device
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io import open_input
-from vdenoise.io.encoding import EncodeOptions
-from vdenoise.pipeline import denoise_video
 from vdenoise.progress import ConsoleObserver
 from vdenoise.weights import load_model
 
@@ -165,6 +163,9 @@ def denoise(
     ] = False,
 ) -> None:
     """Denoise a video, keeping its audio, timing, colour, bit depth and size."""
+    from vdenoise.io.encoding import EncodeOptions  # PyAV: `train` and `bench` run without it
+    from vdenoise.pipeline import denoise_video
+
     observer = ConsoleObserver(quiet=quiet)
     try:
         options = EncodeOptions(

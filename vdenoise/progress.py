@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -17,7 +17,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from vdenoise.pipeline import DenoiseReport
+if TYPE_CHECKING:  # the pipeline (and PyAV) load only when a video is denoised
+    from vdenoise.pipeline import DenoiseReport
 
 
 class RateColumn(ProgressColumn):
