@@ -12,14 +12,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from vdenoise.models.f2r import F2R
-from vdenoise.models.gaussian import covariance, negative_log_likelihood
+from vdenoise.models.gaussian import negative_log_likelihood
 from vdenoise.models.stbn import STBN
 from vdenoise.training.local_view import LocalView, texture_weight
 from vdenoise.training.noise_profile import NoiseProfile
@@ -50,10 +52,13 @@ def f2r_anchor_loss(model: F2R, noisy: torch.Tensor, sigma: torch.Tensor) -> tor
 class RefinerBatch:
     """What stage 2 works from, with stage 1 held fixed: windows flattened to [N, ...]."""
 
-    anchor: torch.Tensor
-    variance: torch.Tensor | None
+    stage1: torch.Tensor  # [N, 3 or 9, H, W]: the anchor (and its covariance factor)
     centre: torch.Tensor
     sigma: torch.Tensor  # [N]
+
+    @property
+    def anchor(self) -> torch.Tensor:
+        return self.stage1[:, :3]
 
     def level(self, scale: float = 1.0) -> torch.Tensor:
         h, w = self.centre.shape[-2:]
@@ -69,21 +74,38 @@ def refiner_batch(model: F2R, noisy: torch.Tensor, sigma: torch.Tensor) -> Refin
     level = sigma.view(-1, 1, 1, 1).expand(-1, 1, h, w).to(noisy.dtype)
     with torch.no_grad():
         stage1 = model.estimator(before, after, level).float()
-    variance = covariance(stage1[:, 3:])[:, [0, 3, 5]] if model.config.uncertainty else None
-    return RefinerBatch(stage1[:, :3], variance, centre, sigma)
+    return RefinerBatch(stage1, centre, sigma)
 
 
 def _refine(model: F2R, batch: RefinerBatch, noisy: torch.Tensor, scale: float = 1.0):
-    variance = batch.variance.to(noisy.dtype) if batch.variance is not None else None
-    anchor = batch.anchor.to(noisy.dtype)
-    return (anchor + model.refiner(anchor, noisy, batch.level(scale), variance)).float()
+    return model.refine(batch.stage1.to(noisy.dtype), noisy, batch.level(scale)).float()
+
+
+@contextlib.contextmanager
+def full_precision(device: torch.device) -> Iterator[None]:
+    """fp32 arithmetic, without autocast and without TF32 convolutions: SURE's finite difference
+    nudges the input by 1e-3, below the rounding step of bf16 (2^-8 near 1) and near TF32's
+    (2^-10), which round most of it away; the estimate stays unbiased but gets three times
+    noisier (tests/training/test_losses.py)."""
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.autocast(device.type, enabled=False):
+            yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
 
 
 def f2r_sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None) -> torch.Tensor:
     """Monte-Carlo SURE of the refined frames: an unbiased estimate of their MSE to the clean
     frames when the noise is Gaussian, white of std sigma or, given `noise`, of its measured
     covariance S. Stein's lemma for correlated noise: E|f - x|^2 = E[|f - y|^2 - tr S +
-    2 tr(S J_f)], and tr(S J) = E[b^T J b] for probes b ~ N(0, S)."""
+    2 tr(S J_f)], and tr(S J) = E[b^T J b] for probes b ~ N(0, S). Always in fp32."""
+    with full_precision(batch.centre.device):
+        return _sure(model, batch, noise)
+
+
+def _sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None) -> torch.Tensor:
     y = batch.centre.float()
     out = _refine(model, batch, batch.centre)
     if noise is None:
