@@ -1,8 +1,10 @@
+import dataclasses
 from dataclasses import replace
 
 import pytest
 import torch
 
+from vdenoise.models import build
 from vdenoise.models.f2r import F2R, PRESETS
 
 
@@ -50,12 +52,37 @@ def test_three_neighbours_and_plain_residual():
 
 
 def test_highpass_residual_leaves_low_frequencies_to_the_anchor():
-    model = F2R(PRESETS["tiny"]).eval()
+    model = F2R(replace(PRESETS["tiny"], posterior=False, highpass=True)).eval()
     with torch.no_grad():
         *_, centre = model.windows(torch.rand(1, 5, 3, 64, 64))
         level = torch.full((1, 1, 64, 64), 0.1)
         residual = model.refiner(centre, centre, level, torch.ones(1, 3, 64, 64))
     assert residual.mean(dim=(-2, -1)).abs().max() < 1e-3
+
+
+class NoResidual(torch.nn.Module):
+    def forward(self, anchor, noisy, level, variance, base=None):
+        return torch.zeros_like(noisy)
+
+
+@pytest.mark.parametrize(("spread", "expected"), [(1e-4, "anchor"), (10.0, "noisy")])
+def test_stage_two_starts_from_the_posterior_given_the_anchors_uncertainty(spread, expected):
+    """Where the anchor is sure, the posterior is the anchor; where it is unsure (occlusion,
+    fast motion), it falls back on the noisy frame."""
+    model = F2R(PRESETS["tiny"]).eval()
+    model.refiner = NoResidual()
+    anchor, noisy = torch.rand(2, 1, 3, 8, 8).unbind(0)
+    factor = torch.zeros(1, 6, 8, 8)
+    factor[:, [2, 4, 5]] = spread  # a02, a11, a20: covariance spread^2 I (gaussian.py)
+    level = torch.full((1, 1, 8, 8), 0.1)
+    out = model.refine(torch.cat([anchor, factor], 1), noisy, level)
+    assert torch.allclose(out, anchor if expected == "anchor" else noisy, atol=1e-3)
+
+
+def test_checkpoints_from_before_the_posterior_refine_the_anchor():
+    config = dataclasses.asdict(PRESETS["tiny"])
+    del config["posterior"]
+    assert build("f2r", config=config).config.posterior is False
 
 
 def test_an_untrained_model_starts_by_averaging_the_neighbours():

@@ -14,6 +14,8 @@ ARCHITECTURES: dict[str, tuple[type[VideoDenoiser], type, dict[str, Any]]] = {
     "f2r": (f2r.F2R, f2r.F2RConfig, f2r.PRESETS),
     "stbn": (stbn.STBN, stbn.STBNConfig, stbn.PRESETS),
 }
+# method -> settings of options that older checkpoints predate (absent from their config)
+LEGACY: dict[str, dict[str, Any]] = {"f2r": f2r.LEGACY}
 METHODS = tuple(ARCHITECTURES)
 
 
@@ -26,7 +28,7 @@ def build(
     model_class, config_class, presets = ARCHITECTURES[method]
     if config is not None:
         try:
-            return model_class(config_class(**config))
+            return model_class(config_class(**{**LEGACY.get(method, {}), **config}))
         except TypeError as e:
             raise VdenoiseError(f"this {method} configuration is not understood ({e})") from None
     preset = preset or next(iter(presets))

@@ -11,8 +11,11 @@ No code of the paper is public; this follows its abstract and the design derived
   both sides into the anchor and, optionally, a per-pixel covariance of its error;
 - stage 2, a *non-blind* spatial refiner: it takes the anchor, the noisy centre frame, the
   noise level (and the anchor's variance) and predicts the residual the anchor lacks. With
-  `highpass` the residual is confined to high frequencies, so the temporally stable low
-  frequencies stay the anchor's.
+  `posterior`, the residual is added to the Gaussian posterior mean of the clean frame given
+  the anchor's prediction (mean and covariance) and the noisy frame (Laine et al. 2019, as in
+  STBN): where the anchor is unsure (occlusion, fast motion) that falls back on the frame
+  itself, and the refiner starts from it rather than from an anchor it must first undo. With
+  `highpass` (earlier checkpoints) the residual is confined to high frequencies instead.
 
 Sliding window, one pass per frame, no optical flow; windows are batched.
 """
@@ -26,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdenoise.models.base import VideoDenoiser
-from vdenoise.models.gaussian import covariance
+from vdenoise.models.gaussian import covariance, posterior_mean
 from vdenoise.models.layers import UNet, gaussian_blur
 
 
@@ -36,11 +39,15 @@ class F2RConfig:
     width: int = 32  # stage-1 U-Net width
     refiner_width: int = 32
     uncertainty: bool = True  # stage 1 also predicts a Gaussian covariance of its error
-    highpass: bool = True  # confine the stage-2 residual to high frequencies
+    posterior: bool = True  # stage 2 refines the posterior mean given anchor and frame
+    highpass: bool = False  # confine the stage-2 residual to high frequencies
     highpass_sigma: float = 2.0
     chunk: int = 8  # frames produced per call (windows batched together)
     kernel: int = 3  # K: the anchor averages K x K pixels of each neighbour, per-pixel weights
 
+
+# Checkpoints written before `posterior` existed refine the anchor itself.
+LEGACY = {"posterior": False}
 
 CENTRE_PRIOR = 3.0  # initial logit of each frame's own pixel over its K x K neighbours
 
@@ -109,13 +116,17 @@ class TemporalEstimator(nn.Module):
         return total
 
 
+def uses_posterior(config: F2RConfig) -> bool:
+    return config.posterior and config.uncertainty  # the posterior needs the covariance
+
+
 class SpatialRefiner(nn.Module):
     """Stage 2: the residual between the anchor and the clean centre frame."""
 
     def __init__(self, config: F2RConfig) -> None:
         super().__init__()
         self.config = config
-        extra = 3 if config.uncertainty else 0
+        extra = (3 if config.uncertainty else 0) + (3 if uses_posterior(config) else 0)
         self.net = UNet(3 + 3 + 1 + extra, 3, config.refiner_width)
         self.net.quiet_output()
 
@@ -125,10 +136,13 @@ class SpatialRefiner(nn.Module):
         noisy: torch.Tensor,
         level: torch.Tensor,
         variance: torch.Tensor | None,
+        base: torch.Tensor | None = None,
     ) -> torch.Tensor:
         inputs = [anchor, noisy, level]
         if variance is not None:
             inputs.append(torch.log(variance + 1e-6))
+        if base is not None:
+            inputs.append(base)
         residual = self.net(torch.cat(inputs, 1))
         if self.config.highpass:
             residual = residual - gaussian_blur(residual, self.config.highpass_sigma)
@@ -172,16 +186,27 @@ class F2R(VideoDenoiser):
         h, w = clip.shape[-2:]
         return sigma.repeat_interleave(n).view(-1, 1, 1, 1).expand(-1, 1, h, w).to(clip.dtype)
 
+    def refine(
+        self, stage1: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor
+    ) -> torch.Tensor:
+        """Stage 2: the clean frames [N, 3, H, W] from stage 1's output [N, 3 or 9, H, W], the
+        noisy centre frames and the noise level map [N, 1, H, W]."""
+        anchor = stage1[:, :3]
+        variance = base = None
+        if self.config.uncertainty:
+            factor = stage1[:, 3:].float()
+            variance = covariance(factor)[:, [0, 3, 5]].to(anchor.dtype)
+            if uses_posterior(self.config):
+                with torch.autocast(noisy.device.type, enabled=False):
+                    posterior = posterior_mean(anchor, factor, noisy, level)
+                base = posterior.to(anchor.dtype)
+        residual = self.refiner(anchor, noisy, level, variance, base)
+        return (anchor if base is None else base) + residual
+
     def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         b = clip.shape[0]
         before, after, centre = self.windows(clip)
         n = centre.shape[0] // b
         level = self._level(sigma, n, clip)
-        stage1 = self.estimator(before, after, level)
-        anchor = stage1[:, :3]
-        variance = None
-        if self.config.uncertainty:
-            cov = covariance(stage1[:, 3:].float())
-            variance = cov[:, [0, 3, 5]].to(anchor.dtype)
-        out = anchor + self.refiner(anchor, centre, level, variance)
+        out = self.refine(self.estimator(before, after, level), centre, level)
         return out.unflatten(0, (b, n))
