@@ -60,13 +60,30 @@ RELEASES: tuple[Release, ...] = (
         default_for=("cpu",),  # the CPU preset: over 2 frames/s at 640x480 on 2 cores
     ),
     Release(
+        name="f2r-base",
+        method="f2r",
+        filename="f2r-base.safetensors",
+        sha256="3b97cff7b9d924d3e9e84bc0231fbde6f01e2387e882da7a2ef0fb55199ebc33",
+        license="Apache-2.0",
+        training_data=TRAINPACK,
+        default_for=("cuda", "mps"),  # the quality preset, trained on an H200
+    ),
+    Release(
         name="f2r-tiny",
         method="f2r",
         filename="f2r-tiny.safetensors",
         sha256="3f2fb197be91d71e3f633cfca07859e70be2661565a90292f6dbdf860bf659d1",
         license="Apache-2.0",
         training_data=TRAINPACK,
-        default_for=("cuda", "mps"),  # the larger one, until a GPU-trained preset replaces it
+    ),
+    Release(
+        name="stbn-small",
+        method="stbn",
+        filename="stbn-small.safetensors",
+        sha256="ccbca43b461a90d9b491fd2b3ada64fe62e7e7f61bcbc05736f0458e47f4d07b",
+        license="Apache-2.0",
+        training_data=TRAINPACK,
+        default_for=("cuda", "mps"),  # the GPU preset, trained on an H200
     ),
     Release(
         name="stbn-tiny",
@@ -75,7 +92,7 @@ RELEASES: tuple[Release, ...] = (
         sha256="09a69653142c758800d103a082a96c8db2ea51f40ee13b91456630f043cedb5f",
         license="Apache-2.0",
         training_data=TRAINPACK,
-        default_for=("cpu", "cuda", "mps"),  # the CPU preset; the only STBN release yet
+        default_for=("cpu",),  # the CPU preset
     ),
 )
 
