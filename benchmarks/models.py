@@ -10,6 +10,7 @@ quarter of the width and height instead, and its frame rate scaled by the area; 
 are marked "~" (projected, not measured at that size).
 
     python benchmarks/models.py [--device cpu|cuda] [--sizes 960x540,640x480] [--seconds 20]
+        [--methods f2r,stbn] [--presets base,small]
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="960x540,640x480")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--methods", default=",".join(ARCHITECTURES))
+    parser.add_argument("--presets", help="only these presets (e.g. base,small; default: all)")
     parser.add_argument("--max-call", type=float, default=3.0, help="minutes (see above)")
     args = parser.parse_args()
     device = select_device(args.device)
@@ -105,6 +107,8 @@ def main() -> None:
     print("|---|---|---|---|" + "---|" * len(sizes))
     for method in args.methods.split(","):
         for preset in ARCHITECTURES[method][2]:
+            if args.presets and preset not in args.presets.split(","):
+                continue
             model = build(method, preset).eval()
             params = sum(p.numel() for p in model.parameters())
             macs = macs_per_pixel(model)
