@@ -1,0 +1,74 @@
+"""Give an F2R checkpoint the current stage 2: keep its trained anchor (stage 1, frozen), and
+train a new refiner that starts from the posterior mean of anchor and frame, on clean footage
+with synthetic noise, through the trainer of `vdenoise train` (stage 2 only).
+
+    python scripts/retrain_refiner.py weights/f2r-small.safetensors -o f2r-small-v2.safetensors \
+        --data ../shared/data/trainpack [--minutes 40] [--noise gaussian:5-55]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import vdenoise  # noqa: F401, I001  (threading defaults before torch)
+
+import torch
+
+from vdenoise.models.f2r import F2R
+from vdenoise.noise import NoiseModel
+from vdenoise.progress import TrainingProgress
+from vdenoise.training.data import ClipSampler, find_sequences, read_sequence
+from vdenoise.training.evaluate import validate
+from vdenoise.training.run import default_val_noise
+from vdenoise.training.trainer import Trainer, TrainSettings
+from vdenoise.weights import load_checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("start", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="holds train/ and val/")
+    parser.add_argument("--minutes", type=float, default=40.0)
+    parser.add_argument("--noise", default="gaussian:5-55")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--crop", type=int, default=96)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    args = parser.parse_args()
+    start = load_checkpoint(args.start)
+    if not isinstance(start, F2R) or not start.config.uncertainty:
+        sys.exit("error: an F2R checkpoint with the anchor's uncertainty is needed")
+    model = F2R(replace(start.config, posterior=True, highpass=False))
+    model.estimator.load_state_dict(start.estimator.state_dict())
+    device = torch.device("cpu")
+    sources = find_sequences(args.data / "train")
+    sampler = ClipSampler(
+        [read_sequence(p) for p in sources], 2 * model.config.neighbours + 1, args.crop
+    )
+    held_out = [(p.stem, read_sequence(p, 10)) for p in find_sequences(args.data / "val")]
+    val_noise = NoiseModel.parse(default_val_noise(args.noise))
+    settings = TrainSettings(
+        minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
+        anchor_share=0.0,
+    )  # fmt: skip
+    describe = {
+        "kind": "train",
+        "data": [p.name for p in sources],
+        "started_from": f"the anchor of {args.start.name}; a new refiner on its posterior",
+        "validation_noise": str(val_noise),
+        "validation_data": [name for name, _ in held_out],
+    }
+    trainer = Trainer(
+        model, sampler, settings, args.output, device, describe,
+        lambda m: validate(m, held_out, val_noise, device),
+    )  # fmt: skip
+    trainer.run(TrainingProgress())
+
+
+if __name__ == "__main__":
+    main()
