@@ -121,7 +121,8 @@ def uses_posterior(config: F2RConfig) -> bool:
 
 
 class SpatialRefiner(nn.Module):
-    """Stage 2: the residual between the anchor and the clean centre frame."""
+    """Stage 2: the residual between its base (the posterior mean, or the anchor in earlier
+    checkpoints) and the clean centre frame."""
 
     def __init__(self, config: F2RConfig) -> None:
         super().__init__()
