@@ -58,6 +58,7 @@ def main() -> None:
     )  # fmt: skip
     describe = {
         "kind": "train",
+        "command": "scripts/retrain_refiner.py",
         "data": [p.name for p in sources],
         "started_from": f"the anchor of {args.start.name}; a new refiner on its posterior",
         "validation_noise": str(val_noise),

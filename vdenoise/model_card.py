@@ -47,7 +47,7 @@ def render(path: Path, name: str | None = None, extra: str = "") -> str:
             "",
             "## Training",
             "",
-            f"- how: `vdenoise {kind}`, self-supervised (noisy frames only), from "
+            f"- how: `{training.get('command', f'vdenoise {kind}')}`, self-supervised (noisy frames only), from "
             f"{training.get('started_from', '?')}",
             f"- data: {data}",
             f"- noise added: {settings.get('noise', '?')}; {_loss(meta['method'], training)}",
