@@ -40,6 +40,7 @@ def render(path: Path, name: str | None = None, extra: str = "") -> str:
     ]
     if training:
         kind = training.get("kind", "?")
+        command = training.get("command", f"vdenoise {kind}")
         data = training.get("data") or training.get("clip")
         if isinstance(data, list):
             data = f"{len(data)} sequences: " + ", ".join(data)
@@ -47,7 +48,7 @@ def render(path: Path, name: str | None = None, extra: str = "") -> str:
             "",
             "## Training",
             "",
-            f"- how: `{training.get('command', f'vdenoise {kind}')}`, self-supervised (noisy frames only), from "
+            f"- how: `{command}`, self-supervised (noisy frames only), from "
             f"{training.get('started_from', '?')}",
             f"- data: {data}",
             f"- noise added: {settings.get('noise', '?')}; {_loss(meta['method'], training)}",

@@ -3,7 +3,12 @@ import torch
 
 from vdenoise.models import build
 from vdenoise.noise import box_correlate
-from vdenoise.training.noise_profile import NoiseProfile, measure_clip, residual_profile
+from vdenoise.training.noise_profile import (
+    NoiseProfile,
+    brightness_scale,
+    measure_clip,
+    residual_profile,
+)
 
 SIGMA = 25 / 255
 SHAPE = (4, 3, 64, 64)
@@ -89,3 +94,24 @@ def test_measured_against_f2rs_anchor_on_a_static_scene(correlated):
     profile = measure_clip(build("f2r", "tiny"), frames, hint=10.0)
     assert profile.white is not correlated
     assert profile.level == pytest.approx(25, rel=0.2)
+
+
+def test_signal_dependent_noise_is_read_at_the_frames_average_not_the_flat_pixels():
+    """Shot noise grows with brightness; when the flat pixels are mostly the dark ones, their
+    variance alone would read the level far too low."""
+    brightness = torch.linspace(0, 1, 256).expand(1, 1, 64, 256)
+    std = 0.02 + 0.1 * brightness
+    residual = torch.randn(1, 3, 64, 256, generator=torch.Generator().manual_seed(0)) * std
+    columns = torch.arange(256).expand(1, 1, 64, 256)
+    flat = (brightness < 0.3) | (columns % 8 == 0)  # all the dark pixels, a few bright ones
+    scale = brightness_scale(residual, flat, brightness, torch.zeros_like(brightness))
+    flat_power = float(std[flat].pow(2).mean())
+    assert scale * flat_power == pytest.approx(float(std.pow(2).mean()), rel=0.1)
+    assert scale > 2
+
+
+def test_noise_that_does_not_depend_on_the_signal_keeps_its_flat_level():
+    brightness = torch.linspace(0, 1, 256).expand(1, 1, 64, 256)
+    residual = 0.1 * torch.randn(1, 3, 64, 256, generator=torch.Generator().manual_seed(0))
+    scale = brightness_scale(residual, brightness < 0.3, brightness, torch.zeros_like(brightness))
+    assert scale == pytest.approx(1.0, abs=0.05)

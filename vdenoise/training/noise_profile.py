@@ -7,7 +7,8 @@ model of the noise, Cov(n_c(x), n_d(x + o)) = K_cd rho(o): a colour covariance K
 and a spatial correlation rho over offsets up to RADIUS, shared by the channels.
 
 `fit` uses it three ways: the level its models are conditioned on (for correlated noise the
-marginal std, which a patch-based estimate reads far too low), the choice of F2R's stage-2 loss
+marginal std, which a patch-based estimate reads far too low; for signal-dependent noise the
+frame's average, not the flat pixels'), the choice of F2R's stage-2 loss
 (SURE when the noise is white, recorrupted pairs otherwise), and the recorruptions themselves,
 drawn with this covariance (Pang et al. 2021 need the recorruption to match the noise's).
 """
@@ -31,6 +32,8 @@ WHITE_CORRELATION = 0.2  # mean rho of the 4 nearest neighbours below which nois
 WHITE_COLOUR = 0.3  # largest |correlation| between two channels for white noise
 MEASURE_SIZE = 384  # central crop the anchor is run on (pixels a side)
 MEASURE_FRAMES = 5  # centre frames measured
+BRIGHTNESS_BINS = 8  # signal-dependent noise: the level is averaged over this many bins
+MIN_BIN_PIXELS = 64  # flat pixels a bin needs to be read
 
 
 @dataclass
@@ -129,6 +132,34 @@ def residual_profile(
     return NoiseProfile(colour.float(), rho.float())
 
 
+def brightness_scale(
+    residual: torch.Tensor, flat: torch.Tensor, brightness: torch.Tensor, error: torch.Tensor
+) -> float:
+    """How much more (or less) noise variance the whole frame holds than its flat pixels.
+
+    Camera noise is signal dependent (shot noise grows with brightness), and the flattest,
+    surest pixels are seldom spread over the brightness range like the frame's pixels are
+    (often they are the dark ones), so their variance misreads the frame's. Here the variance is
+    read on the flat pixels of each brightness bin (less the anchor's predicted error) and
+    averaged with the weight of each bin among all pixels. 1 for noise that does not depend on
+    the signal. Inputs [N, 3 or 1, H, W]: residual, flat mask, brightness in [0, 1], error
+    variance."""
+    power = (residual.double().pow(2).mean(1, keepdim=True) - error.double()).clamp_min(0)
+    bins = (brightness.clamp(0, 1) * BRIGHTNESS_BINS).long().clamp_max(BRIGHTNESS_BINS - 1)
+    total = weight = 0.0
+    for b in range(BRIGHTNESS_BINS):
+        in_bin = bins == b
+        read = in_bin & flat
+        if int(read.sum()) >= MIN_BIN_PIXELS:
+            share = float(in_bin.double().mean())
+            total += share * float(power[read].mean())
+            weight += share
+    flat_power = float(power[flat].mean()) if bool(flat.any()) else 0.0
+    if weight == 0.0 or flat_power <= 0.0:
+        return 1.0
+    return total / weight / flat_power
+
+
 def flattest(
     anchor: torch.Tensor, error: torch.Tensor | None = None, share: float = FLAT_SHARE
 ) -> torch.Tensor:
@@ -156,15 +187,21 @@ def measure(model: F2R, frames: torch.Tensor, level: float) -> NoiseProfile:
     stage1 = model.anchor(clip[None], sigma)[0].float()
     anchor, centre = stage1[:, :3], clip[k : clip.shape[0] - k]
     error = None
+    pixel_error = torch.zeros_like(anchor[:, :1])
     if model.config.uncertainty:
         entries = covariance(stage1[:, 3:])  # xx, xy, xz, yy, yz, zz
-        flat = flattest(anchor, entries[:, [0, 3, 5]].mean(1, keepdim=True))
+        pixel_error = entries[:, [0, 3, 5]].mean(1, keepdim=True)
+        flat = flattest(anchor, pixel_error)
         mean = (entries * flat).flatten(2).sum(2).sum(0) / flat.sum().clamp_min(1)
         index = torch.tensor([[0, 1, 2], [1, 3, 4], [2, 4, 5]])
         error = mean.cpu()[index]
     else:
         flat = flattest(anchor)
-    return residual_profile((centre - anchor).cpu(), flat.cpu(), error)
+    residual = (centre - anchor).cpu()
+    profile = residual_profile(residual, flat.cpu(), error)
+    brightness = anchor.mean(1, keepdim=True).cpu()
+    scale = brightness_scale(residual, flat.cpu(), brightness, pixel_error.cpu())
+    return NoiseProfile(profile.colour * scale, profile.correlation)
 
 
 def measure_clip(model: F2R, frames: torch.Tensor, hint: float) -> NoiseProfile:
