@@ -34,7 +34,6 @@ from vdenoise.noise import NoiseModel, estimate_sigma
 from vdenoise.training import run
 from vdenoise.training.data import find_sequences, read_sequence
 from vdenoise.training.evaluate import corrupt, denoise_frames, mean_psnr
-from vdenoise.training.trainer import TrainSettings
 from vdenoise.weights import load_checkpoint, read_metadata
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -82,14 +81,13 @@ def main() -> None:
                 told = denoise_frames(start, noisy, true_sigma, device)  # an oracle level
                 row["start_true_sigma"] = mean_psnr(told, clean)
                 for refiner in refiners:
-                    settings = TrainSettings(
-                        minutes=args.minutes, refiner_loss=refiner, lr=run.FIT_LR
-                    )
+                    begin = run.Start(load_checkpoint(args.weights), args.weights.name)
+                    settings = run.fit_settings(begin, minutes=args.minutes, refiner_loss=refiner)
                     began = time.monotonic()
                     model, report, level = run.fit(
                         Path(tmp) / "noisy",
                         Path(tmp) / f"{refiner}.safetensors",
-                        run.Start(load_checkpoint(args.weights), args.weights.name),
+                        begin,
                         settings,
                         device,
                     )

@@ -29,7 +29,6 @@ from vdenoise.noise import NoiseModel
 from vdenoise.training import run
 from vdenoise.training.data import read_sequence
 from vdenoise.training.evaluate import corrupt, denoise_frames, mean_psnr
-from vdenoise.training.trainer import TrainSettings
 from vdenoise.weights import load_checkpoint, read_metadata
 
 
@@ -44,7 +43,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--settings", default="{}")
     args = parser.parse_args()
-    overrides = {"lr": run.FIT_LR, **json.loads(args.settings)}
+    overrides = json.loads(args.settings)
     clean = read_sequence(next(args.val.glob(f"{args.sequence}.*")), args.frames).float() / 255
     device = torch.device("cpu")
     print(f"machine: {machine()}; {args.sequence}, {args.noise}, {overrides}")
@@ -53,7 +52,7 @@ def main() -> None:
         noisy = store_noisy(noisy, Path(tmp) / "noisy")
         output = Path(tmp) / "fit.safetensors"
         start = run.Start(load_checkpoint(args.weights), args.weights.name)
-        settings = TrainSettings(minutes=args.minutes, **overrides)
+        settings = run.fit_settings(start, minutes=args.minutes, **overrides)
         model, _, level = run.fit(Path(tmp) / "noisy", output, start, settings, device)
         training = read_metadata(output)["training"]
     k = model.config.neighbours

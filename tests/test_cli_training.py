@@ -3,6 +3,7 @@ import os
 import cv2
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from tests.clipmaker import ClipSpec, make_clip
@@ -143,3 +144,19 @@ def test_train_runs_where_pyav_is_missing(tmp_path):
     done = subprocess.run(command, cwd=Path(__file__).parents[1], env=env, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()
     assert load_checkpoint(tmp_path / "m.safetensors") is not None
+
+
+def test_fit_from_trained_f2r_weights_keeps_the_anchor_and_a_new_model_trains_it(tmp_path, clip):
+    start = tmp_path / "start.safetensors"
+    assert run("fit", clip, "-o", start, "--steps", 2, *SMALL, "--sigma", 10).exit_code == 0
+    settings = read_metadata(start)["training"]["settings"]
+    assert settings["anchor_share"] > 0  # a new model: both stages
+    out = tmp_path / "fit.safetensors"
+    result = run("fit", clip, "-o", out, "--from", start, "--steps", 2, "--batch", 2,
+                 "--crop", 32, "--sigma", 10)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    settings = read_metadata(out)["training"]["settings"]
+    assert settings["anchor_share"] == 0 and settings["lr"] == 1e-4
+    before, after = load_checkpoint(start), load_checkpoint(out)
+    for a, b in zip(before.estimator.parameters(), after.estimator.parameters(), strict=True):
+        assert torch.equal(a, b)

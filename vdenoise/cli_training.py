@@ -122,16 +122,12 @@ def fit(
     try:
         if not noisy.exists():
             raise UsageError(f"{noisy} does not exist")
-        settings = TrainSettings(
-            **_budget(minutes, steps, DEFAULT_FIT_MINUTES),
-            batch=batch,
-            crop=crop,
-            sigma=sigma,
-            refiner_loss=refiner.value,
-            lr=run.FIT_LR,
-        )
+        budget = _budget(minutes, steps, DEFAULT_FIT_MINUTES)
         target = select_device(device)
         start = run.starting_model(method, start_from, preset, offline, target.type)
+        settings = run.fit_settings(
+            start, **budget, batch=batch, crop=crop, sigma=sigma, refiner_loss=refiner.value
+        )
         method_name = type(start.model).__name__.lower()
         checkpoint = output or Path(f"{noisy.stem}.{method_name}.safetensors")
         run.prepare_output(checkpoint, resume, overwrite)

@@ -5,7 +5,7 @@ from vdenoise.models import build
 from vdenoise.noise import box_correlate
 from vdenoise.training import losses
 from vdenoise.training.local_view import LocalView, texture_weight
-from vdenoise.training.noise_profile import residual_profile
+from vdenoise.training.noise_profile import NoiseProfile, brightness_profile, residual_profile
 
 
 def textured_clip(batch=2, frames=5, size=32, seed=0, motion=2):
@@ -213,3 +213,36 @@ def test_sure_with_the_measured_covariance_estimates_the_error_on_correlated_noi
         white = float(losses.f2r_sure(model, batch))
     assert measured == pytest.approx(true, rel=0.1)
     assert abs(white - true) > 0.3 * true  # white SURE misjudges what blurring removes
+
+
+class BlurWhereBright(torch.nn.Module):
+    """Blurs the noisy frame where the anchor is bright, copies it where dark."""
+
+    def forward(self, anchor, noisy, level, variance, base=None):
+        blurred = torch.nn.functional.avg_pool2d(noisy, 3, 1, 1, count_include_pad=False)
+        bright = anchor.mean(1, keepdim=True) > 0.5
+        return torch.where(bright, blurred, noisy) - (anchor if base is None else base)
+
+
+def test_sure_follows_noise_that_grows_with_brightness():
+    """Shot noise: SURE with the variance per brightness estimates the error; with one
+    variance for every pixel it misjudges a refiner that treats bright and dark apart."""
+    torch.manual_seed(0)
+    model = build("f2r", "tiny")
+    clean, _, sigma = textured_clip(batch=4, size=64)
+    noise = torch.randn(clean.shape) * (0.01 + 0.2 * clean)
+    batch = losses.refiner_batch(model, clean + noise, sigma)
+    model.refiner = BlurWhereBright()
+    everywhere = torch.ones_like(noise[:, 2, :1], dtype=torch.bool)
+    brightness = batch.anchor.mean(1, keepdim=True)
+    flat_level = residual_profile(noise[:, 2], everywhere)
+    _, relative = brightness_profile(
+        noise[:, 2], everywhere, brightness, torch.zeros_like(brightness)
+    )
+    shot = NoiseProfile(flat_level.colour, flat_level.correlation, relative)
+    with torch.no_grad():
+        true = float(((losses._refine(model, batch, batch.centre) - clean[:, 2]) ** 2).mean())
+        with_brightness = float(losses.f2r_sure(model, batch, shot))
+        one_variance = float(losses.f2r_sure(model, batch, flat_level))
+    assert with_brightness == pytest.approx(true, rel=0.1)
+    assert abs(one_variance - true) > 0.2 * true

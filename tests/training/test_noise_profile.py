@@ -5,7 +5,7 @@ from vdenoise.models import build
 from vdenoise.noise import box_correlate
 from vdenoise.training.noise_profile import (
     NoiseProfile,
-    brightness_scale,
+    brightness_profile,
     measure_clip,
     residual_profile,
 )
@@ -104,14 +104,25 @@ def test_signal_dependent_noise_is_read_at_the_frames_average_not_the_flat_pixel
     residual = torch.randn(1, 3, 64, 256, generator=torch.Generator().manual_seed(0)) * std
     columns = torch.arange(256).expand(1, 1, 64, 256)
     flat = (brightness < 0.3) | (columns % 8 == 0)  # all the dark pixels, a few bright ones
-    scale = brightness_scale(residual, flat, brightness, torch.zeros_like(brightness))
+    scale, relative = brightness_profile(residual, flat, brightness, torch.zeros_like(brightness))
     flat_power = float(std[flat].pow(2).mean())
     assert scale * flat_power == pytest.approx(float(std.pow(2).mean()), rel=0.1)
     assert scale > 2
+    white = torch.zeros(7, 7)
+    white[3, 3] = 1.0
+    profile = NoiseProfile(torch.eye(3) * scale * flat_power, white, relative)
+    drawn = profile.sample(residual, brightness)  # re-drawn noise has the same variance map
+    for low, high in ((0.0, 0.2), (0.8, 1.0)):
+        band = (brightness >= low) & (brightness < high)
+        expected = float(std.expand_as(residual)[band.expand_as(residual)].pow(2).mean())
+        assert float(drawn[band.expand_as(drawn)].pow(2).mean()) == pytest.approx(expected, rel=0.2)
 
 
 def test_noise_that_does_not_depend_on_the_signal_keeps_its_flat_level():
     brightness = torch.linspace(0, 1, 256).expand(1, 1, 64, 256)
     residual = 0.1 * torch.randn(1, 3, 64, 256, generator=torch.Generator().manual_seed(0))
-    scale = brightness_scale(residual, brightness < 0.3, brightness, torch.zeros_like(brightness))
+    scale, relative = brightness_profile(
+        residual, brightness < 0.3, brightness, torch.zeros_like(brightness)
+    )
     assert scale == pytest.approx(1.0, abs=0.05)
+    assert relative is not None and torch.allclose(relative, torch.ones(8), atol=0.1)

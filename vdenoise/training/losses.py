@@ -100,7 +100,9 @@ def f2r_sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None)
     """Monte-Carlo SURE of the refined frames: an unbiased estimate of their MSE to the clean
     frames when the noise is Gaussian, white of std sigma or, given `noise`, of its measured
     covariance S. Stein's lemma for correlated noise: E|f - x|^2 = E[|f - y|^2 - tr S +
-    2 tr(S J_f)], and tr(S J) = E[b^T J b] for probes b ~ N(0, S). Always in fp32."""
+    2 tr(S J_f)], and tr(S J) = E[b^T J b] for probes b ~ N(0, S); S may also vary with
+    brightness (signal-dependent noise: the anchor's brightness stands for the clean frame's).
+    Always in fp32."""
     with full_precision(batch.centre.device):
         return _sure(model, batch, noise)
 
@@ -112,9 +114,11 @@ def _sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None) -> torch.
         level = batch.sigma.float().view(-1, 1, 1, 1)
         probe = torch.randn_like(y) * level
         variance = batch.sigma.float() ** 2
-    else:
-        probe = noise.sample(y)
-        variance = noise.colour.diagonal().mean().to(y.device).expand(y.shape[0])
+    else:  # the measured covariance, scaled per pixel where the noise depends on brightness
+        brightness = batch.anchor.float().mean(1, keepdim=True)
+        probe = noise.sample(y, brightness)
+        average = noise.colour.diagonal().mean().to(y.device)
+        variance = average * noise.variance_map(brightness).flatten(1).mean(1)  # tr S / M
         level = variance.sqrt().view(-1, 1, 1, 1)
     unit = probe / level.clamp_min(1e-6)  # the step is SURE_EPSILON per unit of noise std
     nudged = _refine(model, batch, (y + SURE_EPSILON * unit).to(batch.centre.dtype))
@@ -131,7 +135,7 @@ def f2r_r2r(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None) 
     if noise is None:
         z = torch.randn_like(y) * batch.sigma.float().view(-1, 1, 1, 1)
     else:
-        z = noise.sample(y)
+        z = noise.sample(y, batch.anchor.float().mean(1, keepdim=True))
     out = _refine(
         model, batch, (y + R2R_ALPHA * z).to(batch.centre.dtype), math.hypot(1, R2R_ALPHA)
     )

@@ -38,8 +38,11 @@ MIN_BIN_PIXELS = 64  # flat pixels a bin needs to be read
 
 @dataclass
 class NoiseProfile:
-    colour: torch.Tensor  # [3, 3] covariance at offset 0, [0, 1] scale
+    colour: torch.Tensor  # [3, 3] covariance at offset 0, [0, 1] scale: the frame's average
     correlation: torch.Tensor  # [2R+1, 2R+1] spatial correlation, 1 at the centre
+    # [BRIGHTNESS_BINS] the variance in each brightness bin relative to the average (signal-
+    # dependent noise, e.g. shot noise); None: the same everywhere
+    relative_variance: torch.Tensor | None = None
 
     @property
     def level(self) -> float:
@@ -69,10 +72,22 @@ class NoiseProfile:
 
     def describe(self) -> str:
         kind = "white" if self.white else "correlated"
-        return (
+        text = (
             f"level {self.level:.1f} (0-255), {kind} (neighbour correlation "
             f"{self.neighbour_correlation:.2f}, between channels {self.channel_correlation:.2f})"
         )
+        if self.relative_variance is not None:
+            low, high = (float(v) for v in self.relative_variance.aminmax())
+            text += f", variance x{low:.2f} to x{high:.2f} of its average across brightness"
+        return text
+
+    def variance_map(self, brightness: torch.Tensor) -> torch.Tensor:
+        """The noise variance at each pixel relative to the average, for a brightness map in
+        [0, 1] (any shape)."""
+        if self.relative_variance is None:
+            return torch.ones_like(brightness)
+        table = self.relative_variance.to(brightness.device, brightness.dtype)
+        return table[brightness_bins(brightness)]
 
     def kernel(self) -> torch.Tensor:
         """A filter h with h * h~ = rho (zero phase, from the square root of rho's spectrum),
@@ -85,8 +100,9 @@ class NoiseProfile:
         h = torch.fft.ifft2(amplitude).real.roll((r, r), (0, 1))[: 2 * r + 1, : 2 * r + 1]
         return (h / h.norm()).float()
 
-    def sample(self, like: torch.Tensor) -> torch.Tensor:
-        """Noise of this covariance, shaped like `like` [N, 3, H, W] and on its device."""
+    def sample(self, like: torch.Tensor, brightness: torch.Tensor | None = None) -> torch.Tensor:
+        """Noise of this covariance, shaped like `like` [N, 3, H, W] and on its device; given
+        the clean frames' brightness [N, 1, H, W], scaled to the variance there."""
         n, c, h, w = like.shape
         r = RADIUS
         white = torch.randn(n, c, h + 2 * r, w + 2 * r, device=like.device)
@@ -94,14 +110,31 @@ class NoiseProfile:
         shaped = F.conv2d(white, kernel, groups=c)
         eigenvalues, vectors = torch.linalg.eigh(self.colour.double())
         mix = (vectors * eigenvalues.clamp_min(0).sqrt()) @ vectors.T  # symmetric square root
-        return torch.einsum("cd,ndhw->nchw", mix.float().to(white.device), shaped)
+        noise = torch.einsum("cd,ndhw->nchw", mix.float().to(white.device), shaped)
+        if brightness is not None:
+            noise = noise * self.variance_map(brightness).sqrt()
+        return noise
 
     def as_dict(self) -> dict[str, Any]:
-        return {"colour": self.colour.tolist(), "correlation": self.correlation.tolist()}
+        relative = self.relative_variance
+        return {
+            "colour": self.colour.tolist(),
+            "correlation": self.correlation.tolist(),
+            "relative_variance": None if relative is None else relative.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NoiseProfile:
-        return cls(torch.tensor(data["colour"]), torch.tensor(data["correlation"]))
+        relative = data.get("relative_variance")
+        return cls(
+            torch.tensor(data["colour"]),
+            torch.tensor(data["correlation"]),
+            None if relative is None else torch.tensor(relative),
+        )
+
+
+def brightness_bins(brightness: torch.Tensor) -> torch.Tensor:
+    return (brightness.clamp(0, 1) * BRIGHTNESS_BINS).long().clamp_max(BRIGHTNESS_BINS - 1)
 
 
 def residual_profile(
@@ -132,32 +165,36 @@ def residual_profile(
     return NoiseProfile(colour.float(), rho.float())
 
 
-def brightness_scale(
+def brightness_profile(
     residual: torch.Tensor, flat: torch.Tensor, brightness: torch.Tensor, error: torch.Tensor
-) -> float:
-    """How much more (or less) noise variance the whole frame holds than its flat pixels.
+) -> tuple[float, torch.Tensor | None]:
+    """Signal-dependent noise: (the frame's average noise variance over its flat pixels', the
+    variance per brightness bin relative to that average).
 
-    Camera noise is signal dependent (shot noise grows with brightness), and the flattest,
-    surest pixels are seldom spread over the brightness range like the frame's pixels are
-    (often they are the dark ones), so their variance misreads the frame's. Here the variance is
-    read on the flat pixels of each brightness bin (less the anchor's predicted error) and
-    averaged with the weight of each bin among all pixels. 1 for noise that does not depend on
-    the signal. Inputs [N, 3 or 1, H, W]: residual, flat mask, brightness in [0, 1], error
-    variance."""
+    Camera noise grows with brightness (shot noise), and the flattest, surest pixels are seldom
+    spread over the brightness range like the frame's pixels are (often they are the dark
+    ones), so their variance alone misreads the frame's. Here it is read on the flat pixels of
+    each brightness bin (less the anchor's predicted error); the average weighs each bin by its
+    share of all pixels, and a bin with too few flat pixels takes its nearest read neighbour's.
+    Inputs [N, 3 or 1, H, W]: residual, flat mask, brightness in [0, 1], error variance.
+    (1.0, None) when nothing can be read."""
     power = (residual.double().pow(2).mean(1, keepdim=True) - error.double()).clamp_min(0)
-    bins = (brightness.clamp(0, 1) * BRIGHTNESS_BINS).long().clamp_max(BRIGHTNESS_BINS - 1)
-    total = weight = 0.0
+    bins = brightness_bins(brightness)
+    read, shares = {}, {}
     for b in range(BRIGHTNESS_BINS):
         in_bin = bins == b
-        read = in_bin & flat
-        if int(read.sum()) >= MIN_BIN_PIXELS:
-            share = float(in_bin.double().mean())
-            total += share * float(power[read].mean())
-            weight += share
+        shares[b] = float(in_bin.double().mean())
+        if int((in_bin & flat).sum()) >= MIN_BIN_PIXELS:
+            read[b] = float(power[in_bin & flat].mean())
     flat_power = float(power[flat].mean()) if bool(flat.any()) else 0.0
-    if weight == 0.0 or flat_power <= 0.0:
-        return 1.0
-    return total / weight / flat_power
+    if not read or flat_power <= 0.0:
+        return 1.0, None
+    per_bin = [read[min(read, key=lambda r: abs(r - b))] for b in range(BRIGHTNESS_BINS)]
+    average = sum(shares[b] * per_bin[b] for b in range(BRIGHTNESS_BINS)) / sum(shares.values())
+    if average <= 0.0:
+        return 1.0, None
+    relative = torch.tensor(per_bin, dtype=torch.float32) / average
+    return average / flat_power, relative
 
 
 def flattest(
@@ -200,8 +237,8 @@ def measure(model: F2R, frames: torch.Tensor, level: float) -> NoiseProfile:
     residual = (centre - anchor).cpu()
     profile = residual_profile(residual, flat.cpu(), error)
     brightness = anchor.mean(1, keepdim=True).cpu()
-    scale = brightness_scale(residual, flat.cpu(), brightness, pixel_error.cpu())
-    return NoiseProfile(profile.colour * scale, profile.correlation)
+    scale, relative = brightness_profile(residual, flat.cpu(), brightness, pixel_error.cpu())
+    return NoiseProfile(profile.colour * scale, profile.correlation, relative)
 
 
 def measure_clip(model: F2R, frames: torch.Tensor, hint: float) -> NoiseProfile:

@@ -22,13 +22,33 @@ from vdenoise.weights import default_release, load_checkpoint, load_model
 
 FIT_MEMORY = 2 << 30  # bytes of decoded frames a fit keeps (uint8): ~1,400 frames at 720p
 STBN_CLIP = 8  # frames per training clip (the official code's --train_length)
-FIT_LR = 1e-3  # a fit is short: 5 min on a CPU reached 0.7 dB more than at 3e-4 (README)
+# A fit fine-tunes trained weights on one clip. F2R: a fine-tuning rate, and stage 2 only: the
+# anchor, trained on many clips, stays; retrained on signal-dependent noise, its uncertainty
+# takes in the noise and the posterior then trusts the noisy frame. On derf-tractor, 5-minute
+# fits of the released f2r-small (benchmarks/fit_variants.py; the start as fit_gain.py runs
+# it): Poisson-Gaussian noise, start 30.69 dB, fit at lr 1e-3 28.28, 1e-4 29.09, 1e-4 stage 2
+# only 30.57; correlated noise, start 23.19, 1e-3 25.56, 1e-4 25.89, 1e-4 stage 2 only 25.49.
+# STBN keeps the rate measured for it (stop 10: 1e-3).
+FIT_DEFAULTS: dict[str, dict[str, float]] = {
+    "f2r": {"lr": 1e-4, "anchor_share": 0.0},
+    "stbn": {"lr": 1e-3},
+}
+
+
+def fit_settings(start: Start, **settings: Any) -> TrainSettings:
+    """A fit's settings: its method's defaults (a new model trains every stage at the
+    training rate), then `settings`."""
+    if not start.trained:
+        return TrainSettings(**settings)
+    method = "f2r" if isinstance(start.model, F2R) else "stbn"
+    return TrainSettings(**{**FIT_DEFAULTS[method], **settings})
 
 
 @dataclass
 class Start:
     model: VideoDenoiser
     source: str  # where the starting weights came from
+    trained: bool = True  # False: a new model
 
 
 def starting_model(
@@ -46,7 +66,7 @@ def starting_model(
     if start_from is None and (preset is not None or default_release(method, device_type) is None):
         assert method is not None
         preset = preset or next(iter(models.ARCHITECTURES[method][2]))
-        return Start(models.build(method, preset), f"a new {method} {preset} model")
+        return Start(models.build(method, preset), f"a new {method} {preset} model", False)
     model, source = load_model(method, start_from, offline, device_type)
     return Start(model, source)
 
