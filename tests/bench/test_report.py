@@ -1,8 +1,9 @@
 import json
 
 import cv2
+import pytest
 
-from vdenoise.bench.report import SCHEMA_VERSION, markdown, plot, to_json
+from vdenoise.bench.report import SCHEMA_VERSION, markdown, merge, plot, to_json
 
 
 def document(full=True, name="set8"):
@@ -65,3 +66,34 @@ def test_plot_draws_a_png(tmp_path):
     image = cv2.imread(str(path))
     assert image.shape == (600, 900, 3)
     assert (image != 255).any(axis=2).mean() > 0.01  # lines, not a blank canvas
+
+
+def split(doc, method):
+    """The part of a run's document that concerns one method, as if it had run alone."""
+    keep = dict(doc)
+    keep["methods"] = [m for m in doc["methods"] if m["name"] == method]
+    keep["scores"] = [s for s in doc["scores"] if s["method"] == method]
+    keep["averages"] = [a for a in doc["averages"] if a["method"] == method]
+    return keep
+
+
+def protocol_of(doc):
+    doc["dataset"]["fingerprint"] = "abc"
+    doc["protocol"].update(noise=["gaussian:10", "gaussian:30"], seed=0, max_frames=85)
+    return doc
+
+
+def test_merged_runs_give_the_tables_of_one_run():
+    whole = protocol_of(document(full=False))
+    merged = merge([split(whole, "noisy"), split(whole, "f2r")])
+    assert markdown(merged) == markdown(whole)
+
+
+def test_merge_refuses_runs_of_other_data_or_the_same_method_twice():
+    whole = protocol_of(document(full=False))
+    other = split(whole, "f2r")
+    other["dataset"] = {**whole["dataset"], "fingerprint": "def"}
+    with pytest.raises(ValueError, match="same data"):
+        merge([split(whole, "noisy"), other])
+    with pytest.raises(ValueError, match="more than one run"):
+        merge([whole, split(whole, "f2r")])

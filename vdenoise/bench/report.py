@@ -82,6 +82,39 @@ def markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from bench runs of the same dataset frames, noise and seed with different
+    methods (e.g. a slow baseline run apart): methods, scores and averages side by side, the
+    largest peak memory. Refuses runs whose data or protocol differ, or methods run twice."""
+    first = documents[0]
+    for doc in documents[1:]:
+        for key in ("fingerprint", "label"):
+            if doc["dataset"][key] != first["dataset"][key]:
+                raise ValueError(f"the runs were not on the same data ({key} differs)")
+        for key in ("conditions", "noise", "seed", "max_frames"):
+            if doc["protocol"][key] != first["protocol"][key]:
+                raise ValueError(f"the runs did not use the same protocol ({key} differs)")
+        if doc["machine"] != first["machine"]:
+            raise ValueError("the runs were on different machines: their speeds do not compare")
+    names = [m["name"] for doc in documents for m in doc["methods"]]
+    twice = {n for n in names if names.count(n) > 1}
+    if twice:
+        raise ValueError(f"{sorted(twice)[0]} is in more than one run")
+    peaks = [doc["memory"] for doc in documents]
+    gpu = [p["peak_gpu_bytes"] for p in peaks if p["peak_gpu_bytes"] is not None]
+    return {
+        **first,
+        "methods": [m for doc in documents for m in doc["methods"]],
+        "scores": [s for doc in documents for s in doc["scores"]],
+        "averages": [a for doc in documents for a in doc["averages"]],
+        "memory": {
+            "peak_host_bytes": max(p["peak_host_bytes"] for p in peaks),
+            "peak_gpu_bytes": max(gpu) if gpu else None,
+        },
+        "seconds": sum(doc.get("seconds", 0.0) for doc in documents),
+    }
+
+
 def _sigma(condition: str) -> float:
     try:
         return float(condition.removeprefix("sigma "))
