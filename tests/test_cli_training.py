@@ -3,12 +3,12 @@ import os
 import cv2
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from tests.clipmaker import ClipSpec, make_clip
 from tests.test_cli import one_line_error
 from vdenoise.cli import app
+from vdenoise.training import run as run_module
 from vdenoise.training.trainer import Trainer, resume_path
 from vdenoise.weights import load_checkpoint, read_metadata
 
@@ -146,17 +146,16 @@ def test_train_runs_where_pyav_is_missing(tmp_path):
     assert load_checkpoint(tmp_path / "m.safetensors") is not None
 
 
-def test_fit_from_trained_f2r_weights_keeps_the_anchor_and_a_new_model_trains_it(tmp_path, clip):
+def test_fit_of_a_new_model_trains_both_stages_and_of_trained_f2r_weights_fine_tunes(
+    tmp_path, clip
+):
     start = tmp_path / "start.safetensors"
     assert run("fit", clip, "-o", start, "--steps", 2, *SMALL, "--sigma", 10).exit_code == 0
     settings = read_metadata(start)["training"]["settings"]
-    assert settings["anchor_share"] > 0  # a new model: both stages
+    assert settings["anchor_share"] > 0 and settings["lr"] == 3e-4  # a new model
     out = tmp_path / "fit.safetensors"
     result = run("fit", clip, "-o", out, "--from", start, "--steps", 2, "--batch", 2,
                  "--crop", 32, "--sigma", 10)  # fmt: skip
     assert result.exit_code == 0, result.stderr
     settings = read_metadata(out)["training"]["settings"]
-    assert settings["anchor_share"] == 0 and settings["lr"] == 1e-4
-    before, after = load_checkpoint(start), load_checkpoint(out)
-    for a, b in zip(before.estimator.parameters(), after.estimator.parameters(), strict=True):
-        assert torch.equal(a, b)
+    assert settings["lr"] == 1e-4 and settings["anchor_share"] in run_module.ANCHOR_SHARE.values()

@@ -7,7 +7,7 @@ from tests.clipmaker import pattern
 from tests.conftest import SHARED_DATA
 from vdenoise.errors import UsageError
 from vdenoise.io import read_rgb
-from vdenoise.noise import NoiseModel, add_gaussian_noise, estimate_sigma
+from vdenoise.noise import NoiseModel, add_gaussian_noise, estimate_sigma, relative_variance_at
 
 
 def synthetic_frames(n=4):
@@ -86,3 +86,10 @@ def test_poisson_gaussian_variance_grows_with_the_signal():
         noisy, _ = model.apply(clean, g)
         expected = 0.01 * level + (5 / 255) ** 2
         assert (noisy - clean).var().item() == pytest.approx(expected, rel=0.05)
+
+
+def test_a_noise_level_function_gives_each_pixel_its_brightness_bins_value():
+    table = torch.tensor([1.0, 3.0, 2.0, 2.5])
+    brightness = torch.tensor([-0.1, 0.0, 0.24, 0.25, 0.6, 1.0, 1.2])
+    expected = torch.tensor([1.0, 1.0, 1.0, 3.0, 2.0, 2.5, 2.5])
+    assert torch.equal(relative_variance_at(table, brightness), expected)

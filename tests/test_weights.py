@@ -216,3 +216,14 @@ def test_the_default_release_depends_on_the_device(checkpoints, monkeypatch):
     assert weights.default_release("stbn", "cuda") is None
     monkeypatch.setattr(weights, "RELEASES", (fast,))
     assert weights.default_release("f2r", "cuda") is fast  # no GPU default: any default
+
+
+def test_a_fitted_checkpoint_brings_its_noise_level_function(tmp_path):
+    model = build("f2r", "tiny")
+    table = [0.5, 0.5, 1.0, 1.0, 1.0, 1.5, 1.5, 2.0]
+    profile = {"colour": torch.eye(3).tolist(), "correlation": [[1.0]], "relative_variance": table}
+    path = tmp_path / "fit.safetensors"
+    save_checkpoint(model, path, {"kind": "fit", "sigma": 12.0, "noise_profile": profile})
+    assert load_checkpoint(path).relative_variance.tolist() == table
+    save_checkpoint(model, path, {"kind": "fit", "sigma": 12.0, "noise_profile": None})
+    assert load_checkpoint(path).relative_variance is None

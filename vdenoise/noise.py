@@ -99,6 +99,19 @@ class NoiseModel:
         return noisy, std
 
 
+def brightness_bins(brightness: torch.Tensor, bins: int) -> torch.Tensor:
+    """The index of each pixel's bin among `bins` equal bins of brightness in [0, 1]."""
+    return (brightness.clamp(0, 1) * bins).long().clamp_max(bins - 1)
+
+
+def relative_variance_at(table: torch.Tensor, brightness: torch.Tensor) -> torch.Tensor:
+    """A noise level function: the noise variance relative to the frame's average at each
+    pixel of a brightness map (any shape), from `table`'s values for equal brightness bins.
+    Piecewise constant, as it was read: each pixel gets the mean of its own bin's pixels."""
+    index = brightness_bins(brightness, table.numel())
+    return table.to(brightness.device, brightness.dtype)[index]
+
+
 def box_correlate(white: torch.Tensor, size: int = 3) -> torch.Tensor:
     """White noise [..., H, W] blurred by a size x size box and rescaled to unit variance."""
     shape = white.shape

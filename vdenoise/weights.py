@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from vdenoise import models
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.f2r import F2R
 
 FORMAT = "vdenoise-checkpoint"
 FORMAT_VERSION = "1"
@@ -185,6 +187,9 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> VideoDeno
             f"{path.name} does not fit its declared architecture ({first})"
         ) from None
     model.checkpoint = {"path": str(path), "metadata": meta}  # type: ignore[attr-defined]
+    profile = meta["training"].get("noise_profile") or {}
+    if isinstance(model, F2R) and profile.get("relative_variance") is not None:
+        model.relative_variance = torch.tensor(profile["relative_variance"])  # fitted: its NLF
     return model
 
 

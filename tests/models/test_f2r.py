@@ -95,3 +95,27 @@ def test_an_untrained_model_starts_by_averaging_the_neighbours():
         out = model(image + noise, torch.tensor([0.1]))[0, 0]
     error = (out - image[0, 0]).pow(2).mean().sqrt()
     assert error < 0.1 / 1.8  # 4 neighbours, centre pixels favoured: noise down > 1.8x
+
+
+class EchoLevel(torch.nn.Module):
+    """A refiner whose output is the level map it was given (minus the posterior it adds to)."""
+
+    def forward(self, anchor, noisy, level, variance, base=None):
+        return level.expand_as(noisy) - base
+
+
+def test_stage_two_gets_the_level_of_each_pixels_brightness_where_noise_grows_with_it():
+    """Shot noise: with a fitted noise level function, stage 2 is told a level that follows the
+    anchor's brightness; stage 1 keeps the frame's average."""
+    model = F2R(PRESETS["tiny"]).eval()
+    model.refiner = EchoLevel()
+    image = torch.linspace(0, 1, 32).expand(1, 5, 3, 32, 32)  # dark left, bright right
+    sigma = torch.tensor([0.1])
+    with torch.no_grad():
+        flat = model(image, sigma)[0, 0, 0]
+        model.relative_variance = torch.tensor([0.25, 0.25, 1.0, 1.0, 4.0, 4.0, 4.0, 4.0])
+        shot = model(image, sigma)[0, 0, 0]
+    assert torch.allclose(flat, torch.full_like(flat, 0.1))
+    assert shot[:, 1].mean() == pytest.approx(0.05, rel=0.05)  # dark: variance x0.25
+    assert shot[:, -2].mean() == pytest.approx(0.2, rel=0.05)  # bright: variance x4
+    assert (shot[:, 1:].diff(dim=1) >= -1e-6).all()  # no step down as brightness grows

@@ -246,3 +246,37 @@ def test_sure_follows_noise_that_grows_with_brightness():
         one_variance = float(losses.f2r_sure(model, batch, flat_level))
     assert with_brightness == pytest.approx(true, rel=0.1)
     assert abs(one_variance - true) > 0.2 * true
+
+
+def test_stage_two_trains_on_the_level_map_it_is_run_with():
+    """With a noise level function, the refiner sees in training the per-pixel level that
+    `F2R.forward` gives it."""
+    torch.manual_seed(0)
+    model = build("f2r", "tiny").eval()
+    model.relative_variance = torch.linspace(0.3, 3.0, 8)
+    _, noisy, sigma = textured_clip(batch=1)
+    batch = losses.refiner_batch(model, noisy, sigma)
+    with torch.no_grad():
+        trained = losses._refine(model, batch, batch.centre)
+        run = model(noisy, sigma)[:, 0]
+    assert batch.spread is not None and batch.spread.std() > 0.1
+    assert torch.allclose(trained, run, atol=1e-5)
+
+
+def test_the_anchors_nll_is_charged_at_the_level_of_each_pixels_brightness():
+    """Shot noise: told how the noise grows with brightness, the anchor's NLL does not have to
+    explain the extra noise of bright pixels with its own uncertainty (which would make the
+    posterior trust the noisy frame there)."""
+    model = build("f2r", "tiny")
+    clean = torch.linspace(0.05, 0.95, 32).expand(2, 5, 3, 32, 32)  # dark left, bright right
+    with torch.no_grad():
+        stage1 = model.anchor(clean, torch.full((2,), 0.1))[:, :, :3]
+    spread = (0.2 + 1.6 * stage1.detach().mean(2, keepdim=True)).sqrt()
+    g = torch.Generator().manual_seed(0)
+    noisy = clean + 0.1 * spread * torch.randn(clean.shape, generator=g)
+    sigma = torch.full((2,), 0.1)
+    with torch.no_grad():
+        one_level = float(losses.f2r_anchor_loss(model, noisy, sigma))
+        model.relative_variance = torch.tensor([0.2 + 1.6 * (b + 0.5) / 8 for b in range(8)])
+        per_pixel = float(losses.f2r_anchor_loss(model, noisy, sigma))
+    assert per_pixel < one_level - 0.1

@@ -31,6 +31,7 @@ from torch import nn
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.gaussian import covariance, posterior_mean
 from vdenoise.models.layers import UNet, gaussian_blur
+from vdenoise.noise import relative_variance_at
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,9 @@ class F2R(VideoDenoiser):
         self.frames_before = self.frames_after = config.neighbours
         self.frames_per_call = config.chunk
         self.spatial_margin = 48
+        # Signal-dependent noise (set by `fit` from the clip's measured noise): the variance in
+        # equal brightness bins relative to the frame's average; None: the same everywhere.
+        self.relative_variance: torch.Tensor | None = None
         taps = 2 * config.neighbours * config.kernel**2
         self.bytes_per_pixel = 24.0 * max(config.width, config.refiner_width) + 24.0 * taps
 
@@ -187,6 +191,15 @@ class F2R(VideoDenoiser):
         h, w = clip.shape[-2:]
         return sigma.repeat_interleave(n).view(-1, 1, 1, 1).expand(-1, 1, h, w).to(clip.dtype)
 
+    def noise_spread(self, stage1: torch.Tensor) -> torch.Tensor | None:
+        """The noise std at each pixel relative to the frame's average [N, 1, H, W], where the
+        noise grows with brightness (shot noise), read at the anchor's brightness (independent
+        of the centre frame's noise); None where the noise is the same everywhere."""
+        if self.relative_variance is None:
+            return None
+        brightness = stage1[:, :3].detach().float().mean(1, keepdim=True)
+        return relative_variance_at(self.relative_variance, brightness).sqrt()
+
     def refine(
         self, stage1: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor
     ) -> torch.Tensor:
@@ -209,5 +222,9 @@ class F2R(VideoDenoiser):
         before, after, centre = self.windows(clip)
         n = centre.shape[0] // b
         level = self._level(sigma, n, clip)
-        out = self.refine(self.estimator(before, after, level), centre, level)
+        stage1 = self.estimator(before, after, level)
+        spread = self.noise_spread(stage1)
+        if spread is not None:
+            level = level * spread.to(level.dtype)
+        out = self.refine(stage1, centre, level)
         return out.unflatten(0, (b, n))

@@ -45,6 +45,9 @@ def f2r_anchor_loss(model: F2R, noisy: torch.Tensor, sigma: torch.Tensor) -> tor
     if not model.config.uncertainty:
         return F.mse_loss(stage1.float(), centre.float())
     s = sigma.view(-1, 1, 1, 1, 1)
+    spread = model.noise_spread(stage1.flatten(0, 1))
+    if spread is not None:  # noise that grows with brightness: the NLL knows the level per
+        s = s * spread.unflatten(0, stage1.shape[:2])  # pixel, the covariance need not take it in
     return negative_log_likelihood(stage1[:, :, :3], stage1[:, :, 3:], centre, s).mean()
 
 
@@ -55,14 +58,19 @@ class RefinerBatch:
     stage1: torch.Tensor  # [N, 3 or 9, H, W]: the anchor (and its covariance factor)
     centre: torch.Tensor
     sigma: torch.Tensor  # [N]
+    spread: torch.Tensor | None = None  # [N, 1, H, W] per-pixel std / sigma (`F2R.noise_spread`)
 
     @property
     def anchor(self) -> torch.Tensor:
         return self.stage1[:, :3]
 
     def level(self, scale: float = 1.0) -> torch.Tensor:
+        """The level map stage 2 is given, as in `F2R.forward`."""
         h, w = self.centre.shape[-2:]
-        return (self.sigma * scale).view(-1, 1, 1, 1).expand(-1, 1, h, w).to(self.centre.dtype)
+        level = (self.sigma * scale).view(-1, 1, 1, 1).expand(-1, 1, h, w)
+        if self.spread is not None:
+            level = level * self.spread
+        return level.to(self.centre.dtype)
 
 
 def refiner_batch(model: F2R, noisy: torch.Tensor, sigma: torch.Tensor) -> RefinerBatch:
@@ -74,7 +82,7 @@ def refiner_batch(model: F2R, noisy: torch.Tensor, sigma: torch.Tensor) -> Refin
     level = sigma.view(-1, 1, 1, 1).expand(-1, 1, h, w).to(noisy.dtype)
     with torch.no_grad():
         stage1 = model.estimator(before, after, level).float()
-    return RefinerBatch(stage1, centre, sigma)
+    return RefinerBatch(stage1, centre, sigma, model.noise_spread(stage1))
 
 
 def _refine(model: F2R, batch: RefinerBatch, noisy: torch.Tensor, scale: float = 1.0):

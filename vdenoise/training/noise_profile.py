@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from vdenoise.models.f2r import F2R
 from vdenoise.models.gaussian import covariance
+from vdenoise.noise import brightness_bins, relative_variance_at
 from vdenoise.training.local_view import local_std
 
 RADIUS = 3  # offsets measured: a (2R+1)^2 correlation window
@@ -86,8 +87,7 @@ class NoiseProfile:
         [0, 1] (any shape)."""
         if self.relative_variance is None:
             return torch.ones_like(brightness)
-        table = self.relative_variance.to(brightness.device, brightness.dtype)
-        return table[brightness_bins(brightness)]
+        return relative_variance_at(self.relative_variance, brightness)
 
     def kernel(self) -> torch.Tensor:
         """A filter h with h * h~ = rho (zero phase, from the square root of rho's spectrum),
@@ -133,10 +133,6 @@ class NoiseProfile:
         )
 
 
-def brightness_bins(brightness: torch.Tensor) -> torch.Tensor:
-    return (brightness.clamp(0, 1) * BRIGHTNESS_BINS).long().clamp_max(BRIGHTNESS_BINS - 1)
-
-
 def residual_profile(
     residual: torch.Tensor, flat: torch.Tensor, error_covariance: torch.Tensor | None = None
 ) -> NoiseProfile:
@@ -179,7 +175,7 @@ def brightness_profile(
     Inputs [N, 3 or 1, H, W]: residual, flat mask, brightness in [0, 1], error variance.
     (1.0, None) when nothing can be read."""
     power = (residual.double().pow(2).mean(1, keepdim=True) - error.double()).clamp_min(0)
-    bins = brightness_bins(brightness)
+    bins = brightness_bins(brightness, BRIGHTNESS_BINS)
     read, shares = {}, {}
     for b in range(BRIGHTNESS_BINS):
         in_bin = bins == b

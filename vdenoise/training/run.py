@@ -16,23 +16,26 @@ from vdenoise.models.f2r import F2R
 from vdenoise.noise import NoiseModel, estimate_sigma
 from vdenoise.training.data import ClipSampler, find_sequences, load_sequences, read_sequence
 from vdenoise.training.evaluate import validate
-from vdenoise.training.noise_profile import measure_clip
+from vdenoise.training.noise_profile import NoiseProfile, measure, measure_clip
 from vdenoise.training.trainer import Trainer, TrainObserver, TrainReport, TrainSettings
-from vdenoise.weights import default_release, load_checkpoint, load_model
+from vdenoise.weights import default_release, load_checkpoint, load_model, read_metadata
 
 FIT_MEMORY = 2 << 30  # bytes of decoded frames a fit keeps (uint8): ~1,400 frames at 720p
 STBN_CLIP = 8  # frames per training clip (the official code's --train_length)
-# A fit fine-tunes trained weights on one clip. F2R: a fine-tuning rate, and stage 2 only: the
-# anchor, trained on many clips, stays; retrained on signal-dependent noise, its uncertainty
-# takes in the noise and the posterior then trusts the noisy frame. On derf-tractor, 5-minute
-# fits of the released f2r-small (benchmarks/fit_variants.py; the start as fit_gain.py runs
-# it): Poisson-Gaussian noise, start 30.69 dB, fit at lr 1e-3 28.28, 1e-4 29.09, 1e-4 stage 2
-# only 30.57; correlated noise, start 23.19, 1e-3 25.56, 1e-4 25.89, 1e-4 stage 2 only 25.49.
-# STBN keeps the rate measured for it (stop 10: 1e-3).
-FIT_DEFAULTS: dict[str, dict[str, float]] = {
-    "f2r": {"lr": 1e-4, "anchor_share": 0.0},
+# A fit fine-tunes trained weights on one clip, at a fine-tuning rate. F2R's anchor was trained
+# on white noise: spatially correlated noise it takes for texture and keeps, so a fit retrains
+# it then; on white noise (signal-dependent or not) it stays, and only stage 2 is fitted.
+# 5-minute fits of the released f2r-small (benchmarks/fit_variants.py, the start as
+# fit_gain.py runs it). Correlated noise: derf-tractor, start 23.19 dB, both stages at lr 1e-3
+# 25.56, 1e-4 25.89, stage 2 only 25.49; davis-bmx-trees, start 22.80, both stages at 1e-3
+# 24.03, 1e-4 24.45, stage 2 only 22.37. Poisson-Gaussian noise on derf-tractor, start 30.69:
+# both stages at 1e-3 28.28, 1e-4 29.09 (29.88 with the noise level function in the anchor's
+# NLL), stage 2 only 30.57. STBN keeps the rate measured for it (stop 10: 1e-3).
+FIT_DEFAULTS: dict[str, dict[str, float | None]] = {
+    "f2r": {"lr": 1e-4, "anchor_share": None},  # None: from the noise, `ANCHOR_SHARE`
     "stbn": {"lr": 1e-3},
 }
+ANCHOR_SHARE = {"white": 0.0, "correlated": 0.6}  # a fit's share of its budget for stage 1
 
 
 def fit_settings(start: Start, **settings: Any) -> TrainSettings:
@@ -105,10 +108,19 @@ def fit(
     max_frames = max(2, FIT_MEMORY // first.numel())
     sequences = load_sequences(noisy, max_frames, device)
     model = load_checkpoint(output) if resume else start.model
+    level, profile = measure_noise(model, sequences[0], settings.sigma)
     if settings.sigma is None:
-        settings.sigma = round(estimate_level(model, sequences[0]), 2)
+        settings.sigma = round(level, 2)
         if observer:
             observer.note(f"noise level estimated: {settings.sigma:g} (0-255); set it with --sigma")
+    if settings.anchor_share is None:
+        if resume:  # as the run began (the resume file holds its phases)
+            settings.anchor_share = read_metadata(output)["training"]["settings"]["anchor_share"]
+        else:
+            white = profile is None or profile.white
+            settings.anchor_share = ANCHOR_SHARE["white" if white else "correlated"]
+            if observer and not white:
+                observer.note("the noise is spatially correlated: stage 1 is fitted too")
     describe = {
         "kind": "fit",
         "clip": noisy.name,
@@ -123,13 +135,19 @@ def fit(
     return trainer.model, report, settings.sigma
 
 
-def estimate_level(model: VideoDenoiser, frames: torch.Tensor) -> float:
-    """The noise level (0-255) of uint8 frames [N, 3, H, W]: F2R reads it against its anchor
-    (the marginal std, also for correlated noise), given a patch-based first guess."""
-    guess = estimate_sigma(list(frames[:5].float().cpu() / 255.0))
+def measure_noise(
+    model: VideoDenoiser, frames: torch.Tensor, sigma: float | None = None
+) -> tuple[float, NoiseProfile | None]:
+    """The noise level (0-255) of uint8 frames [N, 3, H, W], `sigma` when given, and for F2R
+    the noise's profile read against its anchor (whose level is the marginal std, also for
+    correlated noise; found from a patch-based first guess)."""
+    guess = sigma if sigma is not None else estimate_sigma(list(frames[:5].float().cpu() / 255))
     if not isinstance(model, F2R) or frames.shape[0] <= 2 * model.config.neighbours:
-        return guess
-    return measure_clip(model, frames, guess).level
+        return guess, None
+    if sigma is not None:
+        return sigma, measure(model, frames, sigma)
+    profile = measure_clip(model, frames, guess)
+    return profile.level, profile
 
 
 def train(

@@ -49,7 +49,7 @@ class TrainSettings:
     noise: str = "none"  # synthetic noise added to the data (none: the data is noisy)
     sigma: float | None = None
     refiner_loss: str = "auto"  # sure | r2r | adaptive | measured | auto (see `refiner`)
-    anchor_share: float = 0.6  # F2R: the budget's share for stage 1
+    anchor_share: float | None = 0.6  # F2R: the budget's share for stage 1 (None: `fit` picks)
     local_share: float = 0.1  # F2R with adaptive supervision: the local view's share
     checkpoint_seconds: float = 120.0
     seed: int = 0
@@ -108,6 +108,7 @@ def phases_for(model: VideoDenoiser, settings: TrainSettings) -> list[Phase]:
     if not isinstance(model, F2R):
         return [Phase("nll", 1.0)]
     anchor = settings.anchor_share
+    assert anchor is not None, "a fit picks the anchor's share before training"
     if settings.refiner() == "adaptive":
         local = settings.local_share
         return [Phase("anchor", anchor), Phase("local", local), Phase("refine", 1 - anchor - local)]
@@ -211,19 +212,21 @@ class Trainer:
             return losses.f2r_r2r(model, batch, self.profile)
         return losses.f2r_sure(model, batch, self.profile if kind == "measured" else None)
 
-    def _measure_noise(self, observer: TrainObserver) -> None:
-        """Before stage 2 on noisy footage: the noise, read against the trained (now frozen)
-        anchor; done again on resume, with the same result."""
+    def _measure_noise(self, observer: TrainObserver, stage: str) -> None:
+        """Before each stage on noisy footage: the noise, read against the anchor as it is
+        then (before stage 2: trained and frozen), so that both stages know how the noise
+        varies with brightness; done again on resume."""
         noisy_footage = self.noise.kind == "none"
         if not (noisy_footage and self.settings.refiner() in ("measured", "r2r")):
             return
         assert isinstance(self.model, F2R) and self.settings.sigma is not None
         longest = max(self.sampler.sequences, key=len)
         if longest.shape[0] <= 2 * self.model.config.neighbours:
-            observer.note("stage 2: too few frames to measure the noise; taken as white")
+            observer.note(f"{stage}: too few frames to measure the noise; taken as white")
             return
         self.profile = measure(self.model, longest, self.settings.sigma)
-        observer.note(f"stage 2: noise measured against the anchor: {self.profile.describe()}")
+        self.model.relative_variance = self.profile.relative_variance
+        observer.note(f"{stage}: noise measured against the anchor: {self.profile.describe()}")
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype == torch.float32:
@@ -259,8 +262,8 @@ class Trainer:
         last_save = last_validation = time.monotonic()
         try:
             for phase in self._remaining():
-                if phase.name == "refine":
-                    self._measure_noise(observer)
+                if phase.name in ("anchor", "refine") and phase.share > 0:
+                    self._measure_noise(observer, phase.name)
                 self.model.train()
                 smoothed: float | None = None
                 while self._progress(phase) < 1.0:
