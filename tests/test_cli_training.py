@@ -39,6 +39,8 @@ def test_fit_writes_a_checkpoint_and_denoises_with_it(tmp_path, clip):
     again = run("denoise", clip, tmp_path / "again.mp4", "--weights", out)
     assert again.exit_code == 0
     assert "noise level 10.0 (0-255), the level these weights were fitted to" in again.stderr
+    assert training["noise_profile"]["relative_variance"] is not None
+    assert "noise std by brightness, as fitted" in " ".join(again.stderr.split())
 
 
 def test_fit_estimates_the_noise_level_and_names_its_default_output(tmp_path, clip, monkeypatch):

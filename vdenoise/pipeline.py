@@ -295,6 +295,11 @@ def _run(
     frames: Iterator[torch.Tensor] = uploaded()
     if sigma is None and (sigma := fitted_level(engine.model)) is not None:
         observer.note(f"noise level {sigma:.1f} (0-255), the level these weights were fitted to")
+    if (table := getattr(engine.model, "relative_variance", None)) is not None:
+        low, high = (float(v) ** 0.5 for v in table.aminmax())
+        observer.note(
+            f"noise std by brightness, as fitted: x{low:.2f} to x{high:.2f} of that level"
+        )
     if sigma is None:
         head = list(itertools.islice(frames, ESTIMATION_FRAMES))
         sigma = estimate_sigma(head)
