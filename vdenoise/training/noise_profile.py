@@ -205,9 +205,12 @@ def flattest(
 
 
 @torch.no_grad()
-def measure(model: F2R, frames: torch.Tensor, level: float) -> NoiseProfile:
+def measure(
+    model: F2R, frames: torch.Tensor, level: float, share: float = FLAT_SHARE
+) -> NoiseProfile:
     """The noise of frames [N, 3, H, W] (uint8, or float in [0, 1]; N >= 2k+1), read against
-    the anchor that `model` computes when told the noise level `level` (0-255)."""
+    the anchor that `model` computes when told the noise level `level` (0-255), on the
+    `share` of its pixels that are flattest and surest."""
     k = model.config.neighbours
     h, w = frames.shape[-2:]
     top, left = max(0, (h - MEASURE_SIZE) // 2), max(0, (w - MEASURE_SIZE) // 2)
@@ -224,12 +227,12 @@ def measure(model: F2R, frames: torch.Tensor, level: float) -> NoiseProfile:
     if model.config.uncertainty:
         entries = covariance(stage1[:, 3:])  # xx, xy, xz, yy, yz, zz
         pixel_error = entries[:, [0, 3, 5]].mean(1, keepdim=True)
-        flat = flattest(anchor, pixel_error)
+        flat = flattest(anchor, pixel_error, share)
         mean = (entries * flat).flatten(2).sum(2).sum(0) / flat.sum().clamp_min(1)
         index = torch.tensor([[0, 1, 2], [1, 3, 4], [2, 4, 5]])
         error = mean.cpu()[index]
     else:
-        flat = flattest(anchor)
+        flat = flattest(anchor, share=share)
     residual = (centre - anchor).cpu()
     profile = residual_profile(residual, flat.cpu(), error)
     brightness = anchor.mean(1, keepdim=True).cpu()
@@ -237,8 +240,10 @@ def measure(model: F2R, frames: torch.Tensor, level: float) -> NoiseProfile:
     return NoiseProfile(profile.colour * scale, profile.correlation, relative)
 
 
-def measure_clip(model: F2R, frames: torch.Tensor, hint: float) -> NoiseProfile:
+def measure_clip(
+    model: F2R, frames: torch.Tensor, hint: float, share: float = FLAT_SHARE
+) -> NoiseProfile:
     """`measure`, then again with the anchor told the level the first pass found (a low hint
     makes the anchor trust its neighbours too much, and the level is read high)."""
-    first = measure(model, frames, hint)
-    return measure(model, frames, first.level)
+    first = measure(model, frames, hint, share)
+    return measure(model, frames, first.level, share)
