@@ -23,10 +23,18 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the merged document here")
     parser.add_argument("--plot", type=Path, help="also write a PSNR-vs-sigma plot (PNG)")
     args = parser.parse_args()
+    documents = []
+    for path in args.documents:
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            sys.exit(f"error: {path}: {error}")
+        if not isinstance(document, dict) or "scores" not in document:
+            sys.exit(f"error: {path} is not a `vdenoise bench --json` document")
+        documents.append(document)
     try:
-        documents = [json.loads(p.read_text()) for p in args.documents]
         merged = merge(documents)
-    except (OSError, ValueError, KeyError) as error:
+    except ValueError as error:
         sys.exit(f"error: {error}")
     merged.pop("schema_version", None)
     text = markdown(merged)
