@@ -43,7 +43,8 @@ def test_bench_json_on_a_partial_set8(set8, checkpoint):
 
 def test_bench_writes_markdown_and_plot_and_prints_the_tables(set8, tmp_path):
     md, png = tmp_path / "bench.md", tmp_path / "bench.png"
-    args = ["bench", "--root", set8, "--baselines", "noisy", "--sigma", "20,40", "--frames", 2]
+    args = ["bench", "--root", set8, "--method", "none", "--baselines", "noisy", "--sigma", "20,40",
+            "--frames", 2]  # fmt: skip
     result = run(*args, "--markdown", md, "--plot", png)
     assert result.exit_code == 0, result.stderr
     assert "| method | sigma 20 | sigma 40 |" in result.stdout
@@ -52,6 +53,13 @@ def test_bench_writes_markdown_and_plot_and_prints_the_tables(set8, tmp_path):
     again = run(*args, "--markdown", md)
     assert "exists" in one_line_error(again) and again.exit_code != 0
     assert md.read_text() == result.stdout  # untouched
+
+
+def test_bench_method_none_runs_the_baselines_alone(set8):
+    args = ["--method", "none", "--baselines", "noisy", "--sigma", "20", "--frames", 1, "--json"]
+    result = run("bench", "--root", set8, *args)
+    assert result.exit_code == 0, result.stderr
+    assert [m["name"] for m in json.loads(result.stdout)["methods"]] == ["noisy"]
 
 
 def test_bench_without_data_says_where_to_get_it(monkeypatch):

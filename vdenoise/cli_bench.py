@@ -66,7 +66,8 @@ def bench(
     method: Annotated[
         list[str] | None,
         typer.Option(
-            help="A method, run with its released weights (repeatable).", rich_help_panel=CHOICE
+            help="A method, run with its released weights (repeatable); none: no models.",
+            rich_help_panel=CHOICE,
         ),
     ] = None,
     weights: Annotated[
@@ -168,7 +169,9 @@ def _methods(
 ) -> list[Method]:
     """Our checkpoints between the noisy input and the classical baselines."""
     named = list(method or [])
-    if not named and not weights:
+    if "none" in named:
+        named = []  # the baselines (and any --weights) alone
+    elif not named and not weights:
         named = [m for m in METHODS if default_release(m, device.type) is not None]
         if not named:
             progress.note(
