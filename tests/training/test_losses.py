@@ -237,7 +237,7 @@ def test_sure_follows_noise_that_grows_with_brightness():
     brightness = batch.anchor.mean(1, keepdim=True)
     flat_level = residual_profile(noise[:, 2], everywhere)
     _, relative = brightness_profile(
-        noise[:, 2], everywhere, brightness, torch.zeros_like(brightness)
+        noise[:, 2], torch.zeros_like(brightness), brightness, torch.zeros_like(brightness), 1.0
     )
     shot = NoiseProfile(flat_level.colour, flat_level.correlation, relative)
     with torch.no_grad():

@@ -60,13 +60,17 @@ def test_samples_have_the_measured_covariance():
     assert torch.allclose(again.colour, profile.colour, atol=0.1 * float(profile.colour.max()))
 
 
-def test_the_anchors_predicted_error_is_taken_out_of_the_level():
-    noise, error = white(0), white(1) * 0.5  # the anchor's error, independent of the noise
-    residual = noise - error
-    covariance = torch.eye(3) * (0.5 * SIGMA) ** 2
-    assert residual_profile(residual, everywhere(noise)).level == pytest.approx(27.95, rel=0.03)
-    profile = residual_profile(residual, everywhere(noise), covariance)
-    assert profile.level == pytest.approx(25, rel=0.03)
+def test_a_smooth_anchor_error_is_not_read_as_correlated_noise():
+    """Where the anchor misses motion its error is smooth; it must not make white noise
+    read as correlated, nor add to its level."""
+    y, x = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    phase = torch.rand(4, 3, 1, 1, generator=torch.Generator().manual_seed(2)) * 6.28
+    error = 0.5 * SIGMA * torch.sin(x / 9 + y / 13 + phase)  # smooth over many pixels
+    residual = white() + error
+    profile = residual_profile(residual, everywhere(residual))
+    assert profile.white
+    assert abs(profile.neighbour_correlation) < 0.05
+    assert profile.level == pytest.approx(25, rel=0.05)
 
 
 def test_only_the_flat_pixels_are_read():
@@ -96,21 +100,21 @@ def test_measured_against_f2rs_anchor_on_a_static_scene(correlated):
     assert profile.level == pytest.approx(25, rel=0.2)
 
 
-def test_signal_dependent_noise_is_read_at_the_frames_average_not_the_flat_pixels():
-    """Shot noise grows with brightness; when the flat pixels are mostly the dark ones, their
-    variance alone would read the level far too low."""
+def test_signal_dependent_noise_is_read_at_the_frames_average_not_the_surest_pixels():
+    """Shot noise grows with brightness; when the surest pixels are mostly the dark ones, their
+    variance alone would read the level far too low: each brightness bin is read apart."""
     brightness = torch.linspace(0, 1, 256).expand(1, 1, 64, 256)
     std = 0.02 + 0.1 * brightness
     residual = torch.randn(1, 3, 64, 256, generator=torch.Generator().manual_seed(0)) * std
-    columns = torch.arange(256).expand(1, 1, 64, 256)
-    flat = (brightness < 0.3) | (columns % 8 == 0)  # all the dark pixels, a few bright ones
-    scale, relative = brightness_profile(residual, flat, brightness, torch.zeros_like(brightness))
-    flat_power = float(std[flat].pow(2).mean())
-    assert scale * flat_power == pytest.approx(float(std.pow(2).mean()), rel=0.1)
-    assert scale > 2
+    jitter = torch.rand(brightness.shape, generator=torch.Generator().manual_seed(1))
+    score = (brightness >= 0.3) + jitter  # the dark pixels are the surest
+    average, relative = brightness_profile(residual, score, brightness, torch.zeros_like(score))
+    surest_power = float(std[score <= torch.quantile(score, 0.3)].pow(2).mean())
+    assert average == pytest.approx(float(std.pow(2).mean()), rel=0.1)
+    assert average > 2 * surest_power
     white = torch.zeros(7, 7)
     white[3, 3] = 1.0
-    profile = NoiseProfile(torch.eye(3) * scale * flat_power, white, relative)
+    profile = NoiseProfile(torch.eye(3) * average, white, relative)
     drawn = profile.sample(residual, brightness)  # re-drawn noise has the same variance map
     for low, high in ((0.0, 0.2), (0.8, 1.0)):
         band = (brightness >= low) & (brightness < high)
@@ -118,11 +122,20 @@ def test_signal_dependent_noise_is_read_at_the_frames_average_not_the_flat_pixel
         assert float(drawn[band.expand_as(drawn)].pow(2).mean()) == pytest.approx(expected, rel=0.2)
 
 
-def test_noise_that_does_not_depend_on_the_signal_keeps_its_flat_level():
+def test_each_brightness_bin_is_read_on_its_surest_pixels():
+    brightness = torch.linspace(0, 1, 256).expand(1, 1, 64, 256)
+    residual = 0.05 * torch.randn(1, 3, 64, 256, generator=torch.Generator().manual_seed(0))
+    score = torch.rand(1, 1, 64, 256, generator=torch.Generator().manual_seed(1))
+    residual = residual + (score > 0.5) * 0.3  # texture the anchor missed, where it is unsure
+    average, _ = brightness_profile(residual, score, brightness, torch.zeros_like(score))
+    assert average == pytest.approx(0.05**2, rel=0.1)
+
+
+def test_noise_that_does_not_depend_on_the_signal_keeps_its_level():
     brightness = torch.linspace(0, 1, 256).expand(1, 1, 64, 256)
     residual = 0.1 * torch.randn(1, 3, 64, 256, generator=torch.Generator().manual_seed(0))
-    scale, relative = brightness_profile(
-        residual, brightness < 0.3, brightness, torch.zeros_like(brightness)
+    average, relative = brightness_profile(
+        residual, brightness, brightness, torch.zeros_like(brightness)
     )
-    assert scale == pytest.approx(1.0, abs=0.05)
+    assert average == pytest.approx(0.01, rel=0.05)
     assert relative is not None and torch.allclose(relative, torch.ones(8), atol=0.1)

@@ -1,14 +1,15 @@
 """The noise of a clip, measured against F2R's anchor.
 
 Stage 1 never sees the centre frame, so the residual `y - anchor` is the noise minus the
-anchor's error, two independent terms; where the anchor is flat its error is small, and its
-variance is what the anchor's own Gaussian predicts. From those residuals we fit a separable
+anchor's error, two independent terms; where the anchor is flat its error is small, its
+variance is what the anchor's own Gaussian predicts, and what that misses (motion the anchor
+could not follow) is smooth over a few pixels. From those residuals we fit a separable
 model of the noise, Cov(n_c(x), n_d(x + o)) = K_cd rho(o): a colour covariance K (offset 0)
 and a spatial correlation rho over offsets up to RADIUS, shared by the channels.
 
 `fit` uses it three ways: the level its models are conditioned on (for correlated noise the
 marginal std, which a patch-based estimate reads far too low; for signal-dependent noise the
-frame's average, not the flat pixels'), the choice of F2R's stage-2 loss
+frame's average, not the surest pixels'), the choice of F2R's stage-2 loss
 (SURE when the noise is white, recorrupted pairs otherwise), and the recorruptions themselves,
 drawn with this covariance (Pang et al. 2021 need the recorruption to match the noise's).
 """
@@ -28,13 +29,18 @@ from vdenoise.noise import brightness_bins, relative_variance_at
 from vdenoise.training.local_view import local_std
 
 RADIUS = 3  # offsets measured: a (2R+1)^2 correlation window
-FLAT_SHARE = 0.3  # the flattest share of the anchor's pixels the residuals are read from
+# The surest share of all pixels (least texture in the anchor, least predicted error) the
+# noise's spatial and colour correlation is read on: where the anchor misses fast motion its
+# error is smooth and reads as correlated noise (benchmarks/noise_profile.py: white noise on
+# davis-bmx-trees reads a neighbour correlation of 0.35 at 30%, 0.04 at 3%).
+SHAPE_SHARE = 0.03
+LEVEL_SHARE = 0.3  # the surest share of each brightness bin's pixels the level is read on
 WHITE_CORRELATION = 0.2  # mean rho of the 4 nearest neighbours below which noise is white
 WHITE_COLOUR = 0.3  # largest |correlation| between two channels for white noise
 MEASURE_SIZE = 384  # central crop the anchor is run on (pixels a side)
 MEASURE_FRAMES = 5  # centre frames measured
 BRIGHTNESS_BINS = 8  # signal-dependent noise: the level is averaged over this many bins
-MIN_BIN_PIXELS = 64  # flat pixels a bin needs to be read
+MIN_BIN_PIXELS = 64  # pixels a bin's surest share needs to be read
 
 
 @dataclass
@@ -133,88 +139,117 @@ class NoiseProfile:
         )
 
 
-def residual_profile(
-    residual: torch.Tensor, flat: torch.Tensor, error_covariance: torch.Tensor | None = None
-) -> NoiseProfile:
-    """The profile of residuals [N, 3, H, W] read where `flat` [N, 1, H, W] is true (away
-    from the border), less the anchor's predicted error covariance [3, 3] there."""
-    r = RADIUS
+def residual_profile(residual: torch.Tensor, sure: torch.Tensor) -> NoiseProfile:
+    """The profile of residuals [N, 3, H, W] read where `sure` [N, 1, H, W] is true (away
+    from the border).
+
+    Where the anchor misses motion its error is smooth: it adds nearly the same covariance at
+    every offset of the window, and would read as correlated noise. The noise's correlation is
+    taken to end within RADIUS pixels, so the covariance the residuals keep on the ring just
+    beyond (offsets RADIUS + 1 away) is that smooth error's, and is taken out of every offset
+    (on davis-bmx-trees with white noise the neighbour correlation reads 0.21 without this,
+    0.08 with it, 0.00 true; `benchmarks/noise_profile.py`)."""
+    r, far = RADIUS, RADIUS + 1
     residual = residual.double()
-    mask = flat.clone()
-    mask[..., :r, :] = mask[..., -r:, :] = False
-    mask[..., :r] = mask[..., -r:] = False
-    weight = mask.double()
-    count = weight.sum().clamp_min(1)
-    values = residual * weight
-    colour = torch.einsum("nchw,ndhw->cd", values, residual) / count
-    if error_covariance is not None:  # keep it a covariance: eigenvalues at least 10% of before
-        values_, vectors = torch.linalg.eigh(colour - error_covariance.double())
-        floor = 0.1 * torch.linalg.eigvalsh(colour).clamp_min(0)
-        colour = (vectors * torch.maximum(values_, floor)) @ vectors.T
+    mask = sure.clone()
+    mask[..., :far, :] = mask[..., -far:, :] = False
+    mask[..., :far] = mask[..., -far:] = False
+    values = residual * mask.double()
+    count = mask.sum().clamp_min(1)
+
+    def cross(dy: int, dx: int) -> torch.Tensor:  # [3, 3] covariance at offset (dy, dx)
+        return torch.einsum("nchw,ndhw->cd", values, residual.roll((-dy, -dx), (2, 3))) / count
+
+    ring = [(dy, dx) for dy in range(-far, far + 1) for dx in range(-far, far + 1)]
+    ring = [(dy, dx) for dy, dx in ring if max(abs(dy), abs(dx)) == far]
+    smooth = sum(cross(dy, dx) for dy, dx in ring) / len(ring)
+    smooth = (smooth + smooth.T) / 2
+    total = cross(0, 0)
+    # keep it a covariance: eigenvalues at least 10% of the residual's
+    eigenvalues, vectors = torch.linalg.eigh(total - smooth)
+    least = 0.1 * torch.linalg.eigvalsh(total).clamp_min(0)
+    colour = (vectors * torch.maximum(eigenvalues, least)) @ vectors.T
     spatial = torch.zeros(2 * r + 1, 2 * r + 1, dtype=torch.float64)
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             shifted = residual.roll((-dy, -dx), (2, 3))
-            spatial[dy + r, dx + r] = (values * shifted).sum() / count
+            spatial[dy + r, dx + r] = (values * shifted).sum() / count - smooth.trace()
     spatial = (spatial + spatial.flip(0, 1)) / 2
-    rho = spatial / spatial[r, r]
+    rho = spatial / colour.trace()
+    rho[r, r] = 1.0
     return NoiseProfile(colour.float(), rho.float())
 
 
 def brightness_profile(
-    residual: torch.Tensor, flat: torch.Tensor, brightness: torch.Tensor, error: torch.Tensor
-) -> tuple[float, torch.Tensor | None]:
-    """Signal-dependent noise: (the frame's average noise variance over its flat pixels', the
-    variance per brightness bin relative to that average).
+    residual: torch.Tensor,
+    score: torch.Tensor,
+    brightness: torch.Tensor,
+    error: torch.Tensor,
+    share: float = LEVEL_SHARE,
+) -> tuple[float | None, torch.Tensor | None]:
+    """Signal-dependent noise: (the frame's average noise variance, the variance per
+    brightness bin relative to that average).
 
-    Camera noise grows with brightness (shot noise), and the flattest, surest pixels are seldom
-    spread over the brightness range like the frame's pixels are (often they are the dark
-    ones), so their variance alone misreads the frame's. Here it is read on the flat pixels of
-    each brightness bin (less the anchor's predicted error); the average weighs each bin by its
-    share of all pixels, and a bin with too few flat pixels takes its nearest read neighbour's.
-    Inputs [N, 3 or 1, H, W]: residual, flat mask, brightness in [0, 1], error variance.
-    (1.0, None) when nothing can be read."""
+    Camera noise grows with brightness (shot noise), and the surest pixels of a frame are
+    seldom spread over its brightness range (often they are the dark ones), so the variance is
+    read on the surest `share` of each brightness bin's pixels (lowest `score`), less the
+    anchor's predicted error; the average weighs each bin by its share of all pixels, and a bin
+    with too few pixels takes its nearest read neighbour's. Inputs [N, 3 or 1, H, W]: residual,
+    score, brightness in [0, 1], error variance. (None, None) when nothing can be read."""
     power = (residual.double().pow(2).mean(1, keepdim=True) - error.double()).clamp_min(0)
     bins = brightness_bins(brightness, BRIGHTNESS_BINS)
-    read, shares = {}, {}
+    read, shares = {}, []
     for b in range(BRIGHTNESS_BINS):
         in_bin = bins == b
-        shares[b] = float(in_bin.double().mean())
-        if int((in_bin & flat).sum()) >= MIN_BIN_PIXELS:
-            read[b] = float(power[in_bin & flat].mean())
-    flat_power = float(power[flat].mean()) if bool(flat.any()) else 0.0
-    if not read or flat_power <= 0.0:
-        return 1.0, None
+        shares.append(float(in_bin.double().mean()))
+        if int(in_bin.sum()) * share >= MIN_BIN_PIXELS:
+            read[b] = float(power[in_bin][surest(score[in_bin], share)].mean())
+    if not read:
+        return None, None
     per_bin = [read[min(read, key=lambda r: abs(r - b))] for b in range(BRIGHTNESS_BINS)]
-    average = sum(shares[b] * per_bin[b] for b in range(BRIGHTNESS_BINS)) / sum(shares.values())
+    average = sum(s * v for s, v in zip(shares, per_bin, strict=True))
     if average <= 0.0:
-        return 1.0, None
-    relative = torch.tensor(per_bin, dtype=torch.float32) / average
-    return average / flat_power, relative
+        return None, None
+    return average, torch.tensor(per_bin, dtype=torch.float32) / average
 
 
-def flattest(
-    anchor: torch.Tensor, error: torch.Tensor | None = None, share: float = FLAT_SHARE
-) -> torch.Tensor:
-    """The `share` of pixels [N, 1, H, W] where the anchor [N, 3, H, W] varies least and,
-    given its predicted error variance [N, 1, H, W], is surest."""
+def surest(score: torch.Tensor, share: float) -> torch.Tensor:
+    """The `share` of `score`'s entries (any shape) that are lowest."""
+    sample = score.flatten()[:: max(1, score.numel() // 1_000_000)]
+    return score <= torch.quantile(sample.float(), share)
+
+
+def uncertainty(anchor: torch.Tensor, error: torch.Tensor | None = None) -> torch.Tensor:
+    """How little the residual against the anchor [N, 3, H, W] tells of the noise, per pixel
+    [N, 1, H, W]: the anchor's local variance (texture it may have missed) plus, given, its
+    predicted error variance."""
     score = local_std(anchor.float()) ** 2
-    if error is not None:
-        score = score + error
-    return score <= torch.quantile(score.flatten()[:: max(1, score.numel() // 1_000_000)], share)
+    return score if error is None else score + error
+
+
+def measured_clip(frames: torch.Tensor, neighbours: int) -> torch.Tensor:
+    """The part of frames [N, 3, H, W] `measure` runs the anchor on: a central crop of the
+    first MEASURE_FRAMES centre frames and their neighbours."""
+    h, w = frames.shape[-2:]
+    top, left = max(0, (h - MEASURE_SIZE) // 2), max(0, (w - MEASURE_SIZE) // 2)
+    end = MEASURE_FRAMES + 2 * neighbours
+    return frames[:end, :, top : top + MEASURE_SIZE, left : left + MEASURE_SIZE]
 
 
 @torch.no_grad()
 def measure(
-    model: F2R, frames: torch.Tensor, level: float, share: float = FLAT_SHARE
+    model: F2R,
+    frames: torch.Tensor,
+    level: float,
+    shape_share: float = SHAPE_SHARE,
+    level_share: float = LEVEL_SHARE,
 ) -> NoiseProfile:
     """The noise of frames [N, 3, H, W] (uint8, or float in [0, 1]; N >= 2k+1), read against
-    the anchor that `model` computes when told the noise level `level` (0-255), on the
-    `share` of its pixels that are flattest and surest."""
+    the anchor that `model` computes when told the noise level `level` (0-255): its spatial
+    and colour correlation on the surest `shape_share` of all pixels, its level and how that
+    grows with brightness on the surest `level_share` of each brightness bin's pixels."""
     k = model.config.neighbours
-    h, w = frames.shape[-2:]
-    top, left = max(0, (h - MEASURE_SIZE) // 2), max(0, (w - MEASURE_SIZE) // 2)
-    clip = frames[: MEASURE_FRAMES + 2 * k, :, top : top + MEASURE_SIZE, left : left + MEASURE_SIZE]
+    clip = measured_clip(frames, k)
     parameter = next(model.parameters())
     scale = 255.0 if clip.dtype == torch.uint8 else 1.0
     clip = clip.to(parameter.device, torch.float32) / scale
@@ -222,28 +257,24 @@ def measure(
     model.eval()
     stage1 = model.anchor(clip[None], sigma)[0].float()
     anchor, centre = stage1[:, :3], clip[k : clip.shape[0] - k]
-    error = None
     pixel_error = torch.zeros_like(anchor[:, :1])
-    if model.config.uncertainty:
-        entries = covariance(stage1[:, 3:])  # xx, xy, xz, yy, yz, zz
-        pixel_error = entries[:, [0, 3, 5]].mean(1, keepdim=True)
-        flat = flattest(anchor, pixel_error, share)
-        mean = (entries * flat).flatten(2).sum(2).sum(0) / flat.sum().clamp_min(1)
-        index = torch.tensor([[0, 1, 2], [1, 3, 4], [2, 4, 5]])
-        error = mean.cpu()[index]
-    else:
-        flat = flattest(anchor, share=share)
+    if model.config.uncertainty:  # the mean of the diagonal of its predicted error covariance
+        pixel_error = covariance(stage1[:, 3:])[:, [0, 3, 5]].mean(1, keepdim=True)
+    score = uncertainty(anchor, pixel_error).cpu()
     residual = (centre - anchor).cpu()
-    profile = residual_profile(residual, flat.cpu(), error)
+    profile = residual_profile(residual, surest(score, shape_share))
     brightness = anchor.mean(1, keepdim=True).cpu()
-    scale, relative = brightness_profile(residual, flat.cpu(), brightness, pixel_error.cpu())
-    return NoiseProfile(profile.colour * scale, profile.correlation, relative)
+    average, relative = brightness_profile(
+        residual, score, brightness, pixel_error.cpu(), level_share
+    )
+    colour = profile.colour
+    if average is not None:
+        colour = colour * (average / float(colour.diagonal().mean().clamp_min(1e-12)))
+    return NoiseProfile(colour, profile.correlation, relative)
 
 
-def measure_clip(
-    model: F2R, frames: torch.Tensor, hint: float, share: float = FLAT_SHARE
-) -> NoiseProfile:
+def measure_clip(model: F2R, frames: torch.Tensor, hint: float, **shares: float) -> NoiseProfile:
     """`measure`, then again with the anchor told the level the first pass found (a low hint
     makes the anchor trust its neighbours too much, and the level is read high)."""
-    first = measure(model, frames, hint, share)
-    return measure(model, frames, first.level, share)
+    first = measure(model, frames, hint, **shares)
+    return measure(model, frames, first.level, **shares)
