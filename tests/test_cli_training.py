@@ -66,13 +66,19 @@ def test_fit_refuses_to_clobber_a_checkpoint_or_a_video(tmp_path, clip):
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["--steps", "0"], ["--steps", "2", "--minutes", "1"], ["--method", "nope"]],
+    ("args", "message"),
+    [
+        (["--steps", "0"], "budget"),
+        (["--steps", "2", "--minutes", "1"], "not both"),
+        (["--method", "nope"], "nope"),
+        (["--steps", "2", "--joint", "1"], "--joint"),
+        (["--steps", "2", "--joint", "0.3", "--refiner", "adaptive"], "--joint"),
+    ],
 )
-def test_fit_bad_options_are_usage_errors(tmp_path, clip, args):
+def test_fit_bad_options_are_usage_errors(tmp_path, clip, args, message):
     result = run("fit", clip, "-o", tmp_path / "x.safetensors", *args)
     assert result.exit_code == 2
-    one_line_error(result)
+    assert message in one_line_error(result)
 
 
 def test_fit_on_a_missing_file_is_one_line(tmp_path):

@@ -58,6 +58,13 @@ Crop = Annotated[int, typer.Option(help="Crop size of the clips, pixels.", rich_
 Resume = Annotated[
     bool, typer.Option(help="Continue the run that wrote --output.", rich_help_panel=BUDGET)
 ]
+Joint = Annotated[
+    float,
+    typer.Option(
+        help="F2R: the share of stage 2's budget spent last fine-tuning both stages together.",
+        rich_help_panel=BUDGET,
+    ),
+]
 Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="Replace existing outputs.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
 Offline = Annotated[bool, typer.Option(help="Never download weights.", rich_help_panel=MODEL)]
@@ -74,6 +81,17 @@ def _budget(minutes: float | None, steps: int | None, default: float | None) -> 
             raise UsageError("give a budget: --minutes or --steps")
         minutes = default
     return {"minutes": minutes, "steps": steps}
+
+
+def _checked(settings: TrainSettings) -> TrainSettings:
+    if not 0.0 <= settings.joint_share < 1.0:
+        raise UsageError("--joint must be at least 0 and below 1")
+    if settings.joint_share and settings.refiner() == "adaptive":
+        raise UsageError(
+            "--joint needs a stage-2 loss that estimates the error",
+            "use --refiner sure, r2r or measured",
+        )
+    return settings
 
 
 def _summary(progress: TrainingProgress, report: TrainReport, output: Path) -> None:
@@ -104,6 +122,7 @@ def fit(
     refiner: RefinerOption = Refiner.auto,
     minutes: Minutes = None,
     steps: Steps = None,
+    joint: Joint = 0.0,
     batch: Batch = 8,
     crop: Crop = 96,
     resume: Resume = False,
@@ -125,8 +144,16 @@ def fit(
         budget = _budget(minutes, steps, DEFAULT_FIT_MINUTES)
         target = select_device(device)
         start = run.starting_model(method, start_from, preset, offline, target.type)
-        settings = run.fit_settings(
-            start, **budget, batch=batch, crop=crop, sigma=sigma, refiner_loss=refiner.value
+        settings = _checked(
+            run.fit_settings(
+                start,
+                **budget,
+                batch=batch,
+                crop=crop,
+                sigma=sigma,
+                refiner_loss=refiner.value,
+                joint_share=joint,
+            )
         )
         method_name = type(start.model).__name__.lower()
         checkpoint = output or Path(f"{noisy.stem}.{method_name}.safetensors")
@@ -201,6 +228,7 @@ def train(
     refiner: RefinerOption = Refiner.auto,
     minutes: Minutes = None,
     steps: Steps = None,
+    joint: Joint = 0.0,
     batch: Batch = 8,
     crop: Crop = 96,
     lr: Annotated[
@@ -217,14 +245,17 @@ def train(
     progress = TrainingProgress(quiet)
     try:
         NoiseModel.parse(noise)
-        settings = TrainSettings(
-            **_budget(minutes, steps, None),
-            batch=batch,
-            crop=crop,
-            lr=lr,
-            noise=noise,
-            refiner_loss=refiner.value,
-            seed=seed,
+        settings = _checked(
+            TrainSettings(
+                **_budget(minutes, steps, None),
+                batch=batch,
+                crop=crop,
+                lr=lr,
+                noise=noise,
+                refiner_loss=refiner.value,
+                joint_share=joint,
+                seed=seed,
+            )
         )
         run.prepare_output(output, resume, overwrite)
         target = select_device(device)

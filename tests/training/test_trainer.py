@@ -52,11 +52,13 @@ class StopAt:
     [
         ("f2r", "sure", ["anchor", "refine"]),
         ("f2r", "adaptive", ["anchor", "local", "refine"]),
+        ("f2r", "measured", ["anchor", "refine", "joint"]),
         ("stbn", "auto", ["nll"]),
     ],
 )
 def test_a_run_writes_a_checkpoint_that_loads_and_denoises(tmp_path, method, refiner, phases):
-    trainer = make_trainer(tmp_path, method, refiner, steps=10)
+    joint = 0.5 if "joint" in phases else 0.0
+    trainer = make_trainer(tmp_path, method, refiner, steps=10, joint_share=joint)
     report = trainer.run()
     assert report.steps == 10 and list(report.losses) == phases
     model = load_checkpoint(tmp_path / "out.safetensors")
@@ -80,6 +82,26 @@ def test_stage_one_is_frozen_while_the_refiner_trains(tmp_path):
     trainer.run()
     after = trainer.model.estimator.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_joint_fine_tuning_trains_both_stages_last(tmp_path):
+    trainer = make_trainer(tmp_path, steps=10, anchor_share=0.0, joint_share=0.3)
+    estimator = {k: v.clone() for k, v in trainer.model.estimator.state_dict().items()}
+    refiner = {k: v.clone() for k, v in trainer.model.refiner.state_dict().items()}
+    trainer.run()
+    assert [(p.name, p.steps) for p in trainer.phases] == [
+        ("anchor", 0),
+        ("refine", 7),
+        ("joint", 3),
+    ]
+    after = trainer.model.state_dict()
+    assert any(not torch.equal(v, after[f"estimator.{k}"]) for k, v in estimator.items())
+    assert any(not torch.equal(v, after[f"refiner.{k}"]) for k, v in refiner.items())
+
+
+def test_joint_fine_tuning_refuses_the_adaptive_loss(tmp_path):
+    with pytest.raises(ValueError, match="joint"):
+        make_trainer(tmp_path, refiner="adaptive", joint_share=0.3)
 
 
 def test_ctrl_c_leaves_a_usable_checkpoint_and_resume_finishes_the_budget(tmp_path):

@@ -73,14 +73,18 @@ class RefinerBatch:
         return level.to(self.centre.dtype)
 
 
-def refiner_batch(model: F2R, noisy: torch.Tensor, sigma: torch.Tensor) -> RefinerBatch:
-    """Run the (frozen) stage 1 on every window of the clips."""
+def refiner_batch(
+    model: F2R, noisy: torch.Tensor, sigma: torch.Tensor, train_anchor: bool = False
+) -> RefinerBatch:
+    """Run stage 1 on every window of the clips: frozen, or (`train_anchor`, joint fine-tuning)
+    with its gradient kept. Stage 2's losses stay valid either way: stage 1 never sees the
+    centre frame, so its output is independent of that frame's noise."""
     before, after, centre = model.windows(noisy)
     n = centre.shape[0] // noisy.shape[0]
     sigma = sigma.repeat_interleave(n)
     h, w = centre.shape[-2:]
     level = sigma.view(-1, 1, 1, 1).expand(-1, 1, h, w).to(noisy.dtype)
-    with torch.no_grad():
+    with torch.set_grad_enabled(train_anchor and torch.is_grad_enabled()):
         stage1 = model.estimator(before, after, level).float()
     return RefinerBatch(stage1, centre, sigma, model.noise_spread(stage1))
 

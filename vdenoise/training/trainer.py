@@ -3,7 +3,8 @@
 Training runs in phases, each with its own parameters, loss and share of the budget (steps or
 minutes): STBN has one (NLL); F2R has its two distinct stages, the anchor first, then the
 refiner with the anchor frozen, and with spatially adaptive supervision a short phase between
-them that trains the local view. Each phase uses Adam with a cosine learning rate over its
+them that trains the local view; optionally (`joint_share`) a last phase fine-tunes both stages
+together with stage 2's loss. Each phase uses Adam with a cosine learning rate over its
 share and gradient clipping (STBN's recipe: ../shared/reference/methods.md 1.8).
 Checkpoints are written periodically, at the end and on Ctrl-C, each with a resume file.
 """
@@ -51,6 +52,7 @@ class TrainSettings:
     refiner_loss: str = "auto"  # sure | r2r | adaptive | measured | auto (see `refiner`)
     anchor_share: float | None = 0.6  # F2R: the budget's share for stage 1 (None: `fit` picks)
     local_share: float = 0.1  # F2R with adaptive supervision: the local view's share
+    joint_share: float = 0.0  # F2R: the share of stage 2's budget then spent on both stages
     checkpoint_seconds: float = 120.0
     seed: int = 0
 
@@ -109,10 +111,17 @@ def phases_for(model: VideoDenoiser, settings: TrainSettings) -> list[Phase]:
         return [Phase("nll", 1.0)]
     anchor = settings.anchor_share
     assert anchor is not None, "a fit picks the anchor's share before training"
-    if settings.refiner() == "adaptive":
-        local = settings.local_share
-        return [Phase("anchor", anchor), Phase("local", local), Phase("refine", 1 - anchor - local)]
-    return [Phase("anchor", anchor), Phase("refine", 1 - anchor)]
+    local = settings.local_share if settings.refiner() == "adaptive" else 0.0
+    joint = (1 - anchor - local) * settings.joint_share
+    if joint and local:  # its target is the anchor itself where flat
+        raise ValueError("joint fine-tuning needs SURE or recorrupted pairs, not adaptive")
+    phases = [Phase("anchor", anchor)]
+    if local:
+        phases.append(Phase("local", local))
+    phases.append(Phase("refine", 1 - anchor - local - joint))
+    if joint:
+        phases.append(Phase("joint", joint))
+    return phases
 
 
 class Trainer:
@@ -200,7 +209,7 @@ class Trainer:
         assert isinstance(model, F2R)
         if phase.name == "anchor":
             return losses.f2r_anchor_loss(model, noisy, sigma)
-        batch = losses.refiner_batch(model, noisy, sigma)
+        batch = losses.refiner_batch(model, noisy, sigma, train_anchor=phase.name == "joint")
         if phase.name == "local":
             assert self.local is not None
             return losses.local_view_loss(self.local, batch)
