@@ -31,8 +31,9 @@ from vdenoise.training.local_view import local_std
 RADIUS = 3  # offsets measured: a (2R+1)^2 correlation window
 # The surest share of all pixels (least texture in the anchor, least predicted error) the
 # noise's spatial and colour correlation is read on: where the anchor misses fast motion its
-# error is smooth and reads as correlated noise (benchmarks/noise_profile.py: white noise on
-# davis-bmx-trees reads a neighbour correlation of 0.35 at 30%, 0.04 at 3%).
+# error is smooth and reads as correlated noise (benchmarks/noise_profile.py, before the
+# smooth error was taken out: Gaussian noise on davis-bmx-trees read a neighbour correlation
+# of 0.35 on 30% of the pixels, 0.04 on 3%).
 SHAPE_SHARE = 0.03
 LEVEL_SHARE = 0.3  # the surest share of each brightness bin's pixels the level is read on
 WHITE_CORRELATION = 0.2  # mean rho of the 4 nearest neighbours below which noise is white
@@ -147,8 +148,8 @@ def residual_profile(residual: torch.Tensor, sure: torch.Tensor) -> NoiseProfile
     every offset of the window, and would read as correlated noise. The noise's correlation is
     taken to end within RADIUS pixels, so the covariance the residuals keep on the ring just
     beyond (offsets RADIUS + 1 away) is that smooth error's, and is taken out of every offset
-    (on davis-bmx-trees with white noise the neighbour correlation reads 0.21 without this,
-    0.08 with it, 0.00 true; `benchmarks/noise_profile.py`)."""
+    (`benchmarks/noise_profile.py`: Poisson-Gaussian noise, white, on davis-bmx-trees reads
+    a neighbour correlation of 0.24 without this, 0.09 with it)."""
     r, far = RADIUS, RADIUS + 1
     residual = residual.double()
     mask = sure.clone()
