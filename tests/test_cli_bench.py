@@ -55,6 +55,16 @@ def test_bench_writes_markdown_and_plot_and_prints_the_tables(set8, tmp_path):
     assert md.read_text() == result.stdout  # untouched
 
 
+def test_bench_eight_bit_labels_its_conditions_and_plots(set8, tmp_path):
+    png = tmp_path / "bench.png"
+    args = ["bench", "--root", set8, "--method", "none", "--baselines", "noisy", "--sigma", "30",
+            "--frames", 2, "--eight-bit", "--plot", png]  # fmt: skip
+    result = run(*args)
+    assert result.exit_code == 0, result.stderr
+    assert "| method | sigma 30, 8-bit |" in result.stdout
+    assert cv2.imread(str(png)) is not None
+
+
 def test_bench_method_none_runs_the_baselines_alone(set8):
     args = ["--method", "none", "--baselines", "noisy", "--sigma", "20", "--frames", 1, "--json"]
     result = run("bench", "--root", set8, *args)

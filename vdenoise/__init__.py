@@ -9,7 +9,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from typing import Any
 
+from vdenoise.allocator import retain_freed_memory
 from vdenoise.errors import UsageError, VdenoiseError
+
+retain_freed_memory()  # large tensors reused, not unmapped and faulted in again (allocator.py)
 
 __version__ = "0.1.0"
 

@@ -93,6 +93,15 @@ def bench(
             rich_help_panel=PROTOCOL,
         ),
     ] = "gaussian",
+    eight_bit: Annotated[
+        bool,
+        typer.Option(
+            "--eight-bit",
+            help="Round and clip the noisy frames to 8 bits, as users' files hold them (the "
+            "papers do neither).",
+            rich_help_panel=PROTOCOL,
+        ),
+    ] = False,
     frames: Annotated[
         int,
         typer.Option(min=1, help="Frames per sequence (the papers: 85).", rich_help_panel=PROTOCOL),
@@ -131,7 +140,7 @@ def bench(
         for path in (markdown, plot):
             if path is not None and path.exists() and not overwrite:
                 raise UsageError(f"{path} exists", "use --overwrite to replace it")
-        settings = _conditions(sigma, noise)
+        settings = _conditions(sigma, noise, eight_bit)
         data = open_dataset(dataset, root)
         target = select_device(device)
         dtype = select_precision(precision, target)
@@ -153,10 +162,10 @@ def bench(
     typer.echo(to_json(document) if as_json else tables(document), nl=False)
 
 
-def _conditions(sigma: str, noise: str) -> list[Condition]:
+def _conditions(sigma: str, noise: str, eight_bit: bool) -> list[Condition]:
     if noise not in LEVELLED:
         NoiseModel.parse(noise)  # a clear error for a bad spec, before any work
-    return conditions(_numbers(sigma), noise)
+    return conditions(_numbers(sigma), noise, eight_bit)
 
 
 def _methods(

@@ -65,6 +65,15 @@ Joint = Annotated[
         rich_help_panel=BUDGET,
     ),
 ]
+EightBit = Annotated[
+    float,
+    typer.Option(
+        "--eight-bit",
+        help="The share of training clips rounded and clipped to 8 bits after the noise is "
+        "added, as users' files hold them.",
+        rich_help_panel=DATA,
+    ),
+]
 Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="Replace existing outputs.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
 Offline = Annotated[bool, typer.Option(help="Never download weights.", rich_help_panel=MODEL)]
@@ -86,6 +95,8 @@ def _budget(minutes: float | None, steps: int | None, default: float | None) -> 
 def _checked(settings: TrainSettings) -> TrainSettings:
     if not 0.0 <= settings.joint_share < 1.0:
         raise UsageError("--joint must be at least 0 and below 1")
+    if not 0.0 <= settings.eight_bit_share <= 1.0:
+        raise UsageError("--eight-bit must be a share between 0 and 1")
     if settings.joint_share and settings.refiner() == "adaptive":
         raise UsageError(
             "--joint needs a stage-2 loss that estimates the error",
@@ -222,6 +233,7 @@ def train(
     val_frames: Annotated[
         int, typer.Option(help="Frames per validation sequence.", rich_help_panel=DATA)
     ] = 10,
+    eight_bit: EightBit = 0.0,
     method: Method = None,
     start_from: From = None,
     preset: Preset = None,
@@ -254,6 +266,7 @@ def train(
                 noise=noise,
                 refiner_loss=refiner.value,
                 joint_share=joint,
+                eight_bit_share=eight_bit,
                 seed=seed,
             )
         )

@@ -36,6 +36,12 @@ def add_gaussian_noise(
     return clean + noise * (sigma / 255.0)
 
 
+def to_8bit(noisy: torch.Tensor) -> torch.Tensor:
+    """What an 8-bit file holds of noisy frames in [0, 1]: rounded to 1/255 and clipped (the
+    second protocol: users' videos, where the papers' adds noise without either)."""
+    return noisy.mul(255).round_().clamp_(0, 255).div_(255)
+
+
 @dataclass(frozen=True)
 class NoiseModel:
     """A noise distribution to add to clean clips. Levels on the 0-255 scale."""

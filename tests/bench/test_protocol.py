@@ -52,6 +52,21 @@ def test_every_method_gets_the_same_seeded_unclipped_noise_and_the_true_sigma(se
     assert not torch.equal(again.seen[0][0], expected)
 
 
+def test_eight_bit_input_is_the_same_noise_rounded_and_clipped(set8):
+    """The second protocol: what an 8-bit file holds of the papers' noisy frames."""
+    data = open_dataset("set8", set8)
+    papers, eight_bit = Recorder(), Recorder()
+    run_protocol(data, [papers], conditions([30]), frames=3, seed=7)
+    (condition,) = conditions([30], eight_bit=True)
+    assert condition.label == "sigma 30, 8-bit" and condition.sigma == 30
+    run_protocol(data, [eight_bit], [condition], frames=3, seed=7)
+    unclipped, quantised = papers.seen[0][0], eight_bit.seen[0][0]
+    assert quantised.min() == 0 and quantised.max() == 1  # clipped where the noise overshoots
+    assert torch.equal(quantised * 255, (quantised * 255).round())
+    assert torch.equal(quantised, (unclipped * 255).round().clamp(0, 255) / 255)
+    assert eight_bit.seen[0][1] == papers.seen[0][1]  # the same level is given
+
+
 def test_scores_per_frame_then_sequence(set8):
     data = open_dataset("set8", set8)
     noisy = BaselineMethod("noisy", lambda n, s: n, "the input")

@@ -59,12 +59,13 @@ def test_stbn_nll_covers_every_frame_of_the_clip():
 
 
 def test_f2r_anchor_loss_decreases_and_trains_only_from_neighbours():
+    torch.manual_seed(0)
     model = build("f2r", "tiny")
     _, noisy, sigma = textured_clip()
     first, last = improves(
         lambda: losses.f2r_anchor_loss(model, noisy, sigma), model.estimator.parameters()
     )
-    assert last < first - 0.5
+    assert last < first - 0.3  # aligned, the untrained anchor already averages well
 
 
 def true_error(model, batch, clean):
@@ -114,6 +115,7 @@ class CopyNoisy(torch.nn.Module):
 
 
 def test_sure_charges_a_refiner_that_copies_the_noise_the_full_noise_variance():
+    torch.manual_seed(0)  # one probe over 49K values: the estimate's spread is 1.3 %
     model = build("f2r", "tiny")
     _, noisy, sigma = textured_clip(batch=4, size=64)
     batch = losses.refiner_batch(model, noisy, sigma)

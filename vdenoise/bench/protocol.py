@@ -1,7 +1,8 @@
 """The test protocol of STBN and FloRNN (../shared/reference/methods.md 1.9), run on any method.
 
 Per sequence (first 85 frames): noise drawn from a generator seeded with the same seed for
-every sequence (STBN: `torch.manual_seed(0)` before each), added without clipping; every
+every sequence (STBN: `torch.manual_seed(0)` before each), added without clipping (or, with
+`eight_bit`, the same noise then rounded and clipped, as users' 8-bit files hold it); every
 method gets the same noisy frames and the true noise level; PSNR and SSIM per frame on the
 output clipped to [0, 1], averaged over frames, then over sequences.
 """
@@ -32,12 +33,12 @@ class Condition:
     """One noise setting of the benchmark."""
 
     noise: NoiseModel
+    eight_bit: bool = False  # the noisy frames rounded and clipped to 8 bits
 
     @property
     def label(self) -> str:
-        if self.noise.kind == "gaussian":
-            return f"sigma {self.noise.low:g}"
-        return str(self.noise)
+        label = f"sigma {self.noise.low:g}" if self.noise.kind == "gaussian" else str(self.noise)
+        return label + (", 8-bit" if self.eight_bit else "")
 
     @property
     def sigma(self) -> float | None:
@@ -45,11 +46,13 @@ class Condition:
         return self.noise.low if self.noise.kind in LEVELLED else None
 
 
-def conditions(sigmas: Iterable[float], noise: str = "gaussian") -> list[Condition]:
+def conditions(
+    sigmas: Iterable[float], noise: str = "gaussian", eight_bit: bool = False
+) -> list[Condition]:
     """AWGN (or box-correlated noise) at each sigma, or one condition for a full noise spec."""
     if noise in LEVELLED:
-        return [Condition(NoiseModel.parse(f"{noise}:{s:g}")) for s in sigmas]
-    return [Condition(NoiseModel.parse(noise))]
+        return [Condition(NoiseModel.parse(f"{noise}:{s:g}"), eight_bit) for s in sigmas]
+    return [Condition(NoiseModel.parse(noise), eight_bit)]
 
 
 class Method(Protocol):
@@ -163,7 +166,7 @@ def run_protocol(
     for sequence in dataset.sequences:
         clean = sequence.frames(frames).float() / 255.0
         for condition in settings:
-            noisy, sigma = corrupt(clean, condition.noise, seed)
+            noisy, sigma = corrupt(clean, condition.noise, seed, condition.eight_bit)
             for method in methods:
                 output = method(noisy, sigma)
                 value_psnr, value_ssim = score(output, clean)

@@ -117,7 +117,7 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _sigma(condition: str) -> float:
     try:
-        return float(condition.removeprefix("sigma "))
+        return float(condition.removeprefix("sigma ").removesuffix(", 8-bit"))
     except ValueError:
         return -1.0
 

@@ -50,7 +50,7 @@ def end_to_end_fps(method: ModelMethod, dataset: Dataset, condition: Condition, 
     from vdenoise.pipeline import denoise_video
 
     clean = dataset.sequences[0].frames(END_TO_END_FRAMES).float() / 255.0
-    noisy, sigma = corrupt(clean, condition.noise, seed)
+    noisy, sigma = corrupt(clean, condition.noise, seed, condition.eight_bit)
     frames = to_uint8(noisy)
     height, width = (d - d % 2 for d in frames.shape[1:3])
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,8 +112,13 @@ def benchmark(
             "noise": [str(c.noise) for c in settings],
             "seed": seed,
             "max_frames": frames,
-            "noise_clipping": "noise added to [0, 1] frames, not clipped or rounded; the "
-            "classical baselines get it clipped and rounded to 8 bits (their input format)",
+            "noise_clipping": (
+                "noise added to [0, 1] frames, then rounded and clipped to 8 bits (as users' "
+                "files hold it), for every method"
+                if any(c.eight_bit for c in settings)
+                else "noise added to [0, 1] frames, not clipped or rounded; the classical "
+                "baselines get it clipped and rounded to 8 bits (their input format)"
+            ),
             "level_given": "the true noise std",
             "psnr": PSNR_DEFINITION,
             "ssim": SSIM_DEFINITION,

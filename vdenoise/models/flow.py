@@ -29,10 +29,18 @@ class FlowEstimator(Protocol):
 
 
 class DISFlow:
-    """OpenCV's Dense Inverse Search on lightly smoothed luma (noise would mislead it)."""
+    """OpenCV's Dense Inverse Search on lightly smoothed luma (noise would mislead it).
 
-    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, smooth: float = 1.0):
-        self.preset, self.smooth = preset, smooth
+    `smoothness`: the weight of the variational refinement's smoothness term (OpenCV's alpha,
+    20 by default); a smoother flow fits less of the target frame's noise."""
+
+    def __init__(
+        self,
+        preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        smooth: float = 1.0,
+        smoothness: float | None = None,
+    ) -> None:
+        self.preset, self.smooth, self.smoothness = preset, smooth, smoothness
 
     def _luma(self, frames: torch.Tensor) -> np.ndarray:
         weights = torch.tensor([0.299, 0.587, 0.114], device=frames.device, dtype=frames.dtype)
@@ -43,7 +51,10 @@ class DISFlow:
         if self.smooth:
             target = cv2.GaussianBlur(target, (0, 0), self.smooth)
             source = cv2.GaussianBlur(source, (0, 0), self.smooth)
-        return cv2.DISOpticalFlow_create(self.preset).calc(target, source, None)
+        dis = cv2.DISOpticalFlow_create(self.preset)
+        if self.smoothness is not None:
+            dis.setVariationalRefinementAlpha(self.smoothness)
+        return dis.calc(target, source, None)
 
     def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         n, _, height, width = target.shape
@@ -61,6 +72,31 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="flow")
 
 
+def _grid(flow: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """grid_sample's grid (align_corners=True) for sampling at p + flow(p)."""
+    height, width = flow.shape[-2:]
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=flow.device, dtype=torch.float32),
+        torch.arange(width, device=flow.device, dtype=torch.float32),
+        indexing="ij",
+    )
+    gx = (xs + flow[:, 0]) * (2 / max(width - 1, 1)) - 1
+    gy = (ys + flow[:, 1]) * (2 / max(height - 1, 1)) - 1
+    return torch.stack([gx, gy], -1).to(dtype)
+
+
+def warp_bilinear(x: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample x [N, C, H, W] at p + flow(p), bilinear, the border repeated outside the frame;
+    also the mask [N, 1, H, W] of pixels whose source lies inside the frame (1) or not (0).
+
+    For aligning whole frames (F2R's anchor), where sub-pixel accuracy matters more than
+    keeping each value unmixed."""
+    grid = _grid(flow, x.dtype)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    inside = (grid.abs() <= 1 + 1e-6).all(-1, keepdim=True).permute(0, 3, 1, 2)
+    return out, inside.to(x.dtype)
+
+
 def warp_nearest(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample x [N, C, H, W] at p + flow(p), nearest neighbour, zeros outside the frame.
 
@@ -68,13 +104,5 @@ def warp_nearest(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     statistics of the propagated features and makes the output a piecewise-constant function
     of the flow (STBN, "Calibration of Frame Alignment").
     """
-    height, width = x.shape[-2:]
-    ys, xs = torch.meshgrid(
-        torch.arange(height, device=x.device, dtype=torch.float32),
-        torch.arange(width, device=x.device, dtype=torch.float32),
-        indexing="ij",
-    )
-    gx = (xs + flow[:, 0]) * (2 / max(width - 1, 1)) - 1
-    gy = (ys + flow[:, 1]) * (2 / max(height - 1, 1)) - 1
-    grid = torch.stack([gx, gy], -1).to(x.dtype)
+    grid = _grid(flow, x.dtype)
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=True)

@@ -7,16 +7,20 @@ from collections.abc import Sequence
 import torch
 
 from vdenoise.bench.metrics import psnr
-from vdenoise.engine import Engine
+from vdenoise.engine import Engine, reflect_index
 from vdenoise.models.base import VideoDenoiser
-from vdenoise.noise import NoiseModel
+from vdenoise.models.f2r import F2R
+from vdenoise.noise import NoiseModel, to_8bit
 
 
-def corrupt(clean: torch.Tensor, noise: NoiseModel, seed: int) -> tuple[torch.Tensor, float]:
-    """Seeded noisy version of frames [N, 3, H, W] in [0, 1], and its noise std (0-255)."""
+def corrupt(
+    clean: torch.Tensor, noise: NoiseModel, seed: int, eight_bit: bool = False
+) -> tuple[torch.Tensor, float]:
+    """Seeded noisy version of frames [N, 3, H, W] in [0, 1], and its noise std (0-255);
+    `eight_bit`: then rounded and clipped as an 8-bit file holds it (the same noise)."""
     generator = torch.Generator().manual_seed(seed)
     noisy, sigma = noise.apply(clean[None], generator)
-    return noisy[0], 255.0 * float(sigma[0])
+    return (to_8bit(noisy[0]) if eight_bit else noisy[0]), 255.0 * float(sigma[0])
 
 
 def denoise_frames(
@@ -31,6 +35,25 @@ def denoise_frames(
 def mean_psnr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
     """Per-frame PSNR averaged over frames (the papers' protocol)."""
     return sum(psnr(e, c) for e, c in zip(estimate, clean, strict=True)) / len(clean)
+
+
+@torch.inference_mode()
+def stage_psnr(
+    model: F2R, noisy: torch.Tensor, sigma: float, clean: torch.Tensor
+) -> dict[str, float]:
+    """F2R's stages measured apart on frames [N, 3, H, W]: mean PSNR of the noisy frames, the
+    anchor (stage 1 alone), the posterior mean stage 2 starts from, and the output."""
+    k, n = model.config.neighbours, len(noisy)
+    level = torch.tensor([sigma / 255.0])
+    results: dict[str, list[torch.Tensor]] = {"anchor": [], "posterior": [], "output": []}
+    for start in range(0, n, model.config.chunk):
+        count = min(model.config.chunk, n - start)
+        order = [reflect_index(i, n) for i in range(start - k, start + count + k)]
+        for name, frames in zip(results, model.stages(noisy[order][None], level), strict=True):
+            if frames is not None:
+                results[name].extend(frames[0].clamp(0, 1))
+    scores = {"noisy": mean_psnr(noisy.clamp(0, 1), clean)}
+    return scores | {k: mean_psnr(torch.stack(v), clean) for k, v in results.items() if v}
 
 
 def validate(

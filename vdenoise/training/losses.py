@@ -85,7 +85,7 @@ def refiner_batch(
     h, w = centre.shape[-2:]
     level = sigma.view(-1, 1, 1, 1).expand(-1, 1, h, w).to(noisy.dtype)
     with torch.set_grad_enabled(train_anchor and torch.is_grad_enabled()):
-        stage1 = model.estimator(before, after, level).float()
+        stage1 = model.stage_one(before, after, centre, level).float()
     return RefinerBatch(stage1, centre, sigma, model.noise_spread(stage1))
 
 
@@ -134,8 +134,17 @@ def _sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None) -> torch.
         level = variance.sqrt().view(-1, 1, 1, 1)
     unit = probe / level.clamp_min(1e-6)  # the step is SURE_EPSILON per unit of noise std
     nudged = _refine(model, batch, (y + SURE_EPSILON * unit).to(batch.centre.dtype))
-    divergence = (probe * (nudged - out)).flatten(1).mean(1) * (level.flatten() / SURE_EPSILON)
-    return ((out - y) ** 2).flatten(1).mean(1).sub(variance).add(2 * divergence).mean()
+    divergence = probe * (nudged - out) * (level / SURE_EPSILON)
+    terms = (out - y) ** 2 - variance.view(-1, 1, 1, 1) + 2 * divergence
+    kept = unclipped(y)  # Stein's lemma needs Gaussian noise: not where an 8-bit file clipped
+    return ((terms * kept).flatten(1).sum(1) / kept.flatten(1).sum(1).clamp_min(1)).mean()
+
+
+def unclipped(y: torch.Tensor) -> torch.Tensor:
+    """1 where a value of noisy frames [N, C, H, W] in [0, 1] can hold Gaussian noise, 0 where
+    it sits exactly at 0 or 1 (clipped, as in 8-bit files: noise added there is not seen);
+    AWGN, not clipped, lands exactly there with probability zero."""
+    return ((y != 0) & (y != 1)).float()
 
 
 def f2r_r2r(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None) -> torch.Tensor:

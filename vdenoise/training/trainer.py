@@ -25,7 +25,7 @@ from torch import nn
 from vdenoise.device import describe
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.f2r import F2R
-from vdenoise.noise import NoiseModel
+from vdenoise.noise import NoiseModel, to_8bit
 from vdenoise.training import losses
 from vdenoise.training.data import ClipSampler
 from vdenoise.training.local_view import LocalView
@@ -53,6 +53,7 @@ class TrainSettings:
     anchor_share: float | None = 0.6  # F2R: the budget's share for stage 1 (None: `fit` picks)
     local_share: float = 0.1  # F2R with adaptive supervision: the local view's share
     joint_share: float = 0.0  # F2R: the share of stage 2's budget then spent on both stages
+    eight_bit_share: float = 0.0  # synthetic noise: the share of clips rounded and clipped
     checkpoint_seconds: float = 120.0
     seed: int = 0
 
@@ -198,6 +199,10 @@ class Trainer:
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         clean = self.sampler.sample(self.settings.batch)
         noisy, sigma = self.noise.apply(clean, self.generator)
+        if self.settings.eight_bit_share and self.noise.kind != "none":  # as users' files hold it
+            share = torch.rand(len(noisy), generator=self.generator, device=noisy.device)
+            chosen = (share < self.settings.eight_bit_share).view(-1, 1, 1, 1, 1)
+            noisy = torch.where(chosen, to_8bit(noisy), noisy)
         if self.settings.sigma is not None:
             sigma = torch.full_like(sigma, self.settings.sigma / 255.0)
         return noisy, sigma
