@@ -11,7 +11,7 @@ for the same budget with SURE on the training sequences with AWGN of sigma in [5
 measured on the held-out sequences at each --sigma: PSNR of the first --frames frames, also
 before training (the refiner's output starts near zero, so that is its starting point).
 
-    python benchmarks/refiner_residual.py --weights weights/f2r-tiny.safetensors \
+    python benchmarks/refiner_residual.py --weights weights/f2r-small.safetensors \
         [--minutes 4] [--sigmas 10,30,50] [--frames 10]
 """
 

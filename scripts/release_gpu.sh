@@ -29,7 +29,8 @@ for candidate in "${CANDIDATES[@]}"; do
   read -r name method preset batch crop lr <<<"$candidate"
   "$PYTHON" -m vdenoise train "$PACK/train" --val "$PACK/val" -o "$RUN/$name.safetensors" \
     --method "$method" --preset "$preset" --batch "$batch" --crop "$crop" --lr "$lr" \
-    --noise gaussian:5-55 --minutes "$MINUTES" --device "$DEVICE" >"$RUN/$name.log" 2>&1 &
+    --noise gaussian:5-55 --eight-bit "${EIGHT_BIT:-0.5}" --minutes "$MINUTES" --device "$DEVICE" \
+    >"$RUN/$name.log" 2>&1 &
 done
 while [ -n "$(jobs -r)" ]; do  # keep the latest checkpoints where they come back from
   sleep 15

@@ -23,6 +23,11 @@ def _loss(method: str, training: dict[str, Any]) -> str:
     return f"stage-2 loss: {training.get('refiner_loss') or '?'}"
 
 
+def _eight_bit(settings: dict[str, Any]) -> str:
+    share = settings.get("eight_bit_share") or 0
+    return f", then rounded and clipped to 8 bits in {share:.0%} of clips" if share else ""
+
+
 def render(path: Path, name: str | None = None, extra: str = "") -> str:
     """Markdown for the checkpoint at `path`; `extra` (e.g. bench tables) is appended."""
     meta = read_metadata(path)
@@ -51,7 +56,8 @@ def render(path: Path, name: str | None = None, extra: str = "") -> str:
             f"- how: `{command}`, self-supervised (noisy frames only), from "
             f"{training.get('started_from', '?')}",
             f"- data: {data}",
-            f"- noise added: {settings.get('noise', '?')}; {_loss(meta['method'], training)}",
+            f"- noise added: {settings.get('noise', '?')}{_eight_bit(settings)}; "
+            f"{_loss(meta['method'], training)}",
             f"- budget: {settings.get('minutes') or '-'} min / {settings.get('steps') or '-'} "
             f"steps; batch {settings.get('batch')}, crop {settings.get('crop')}, "
             f"lr {settings.get('lr')}, seed {settings.get('seed')}",
