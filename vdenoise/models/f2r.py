@@ -72,7 +72,9 @@ PRESETS = {
     "large": F2RConfig(width=64, refiner_width=64),
     "base": F2RConfig(width=32, refiner_width=32),
     "tiny": F2RConfig(width=16, refiner_width=16),
-    "small": F2RConfig(width=8, refiner_width=8),  # for CPUs: >= 2 frames/s at 640x480
+    # For CPUs: >= 2 frames/s at 640x480. 4 frames per call, not 8: end to end at 640x480 the
+    # peak memory is 883 MiB, not 1,066 (benchmarks/end_to_end.py), at the same speed.
+    "small": F2RConfig(width=8, refiner_width=8, chunk=4),
 }
 
 
@@ -126,9 +128,18 @@ class TemporalEstimator(nn.Module):
             )
         else:
             sides = before.flatten(1, 2), after.flatten(1, 2)
-        features = self.side(torch.cat([torch.cat(sides), level.repeat(2, 1, 1, 1)], 1))
-        out = self.fuse(torch.cat([features[:n], features[n:], level], 1))
-        weights = torch.softmax(out[:, : self.taps].float() + self.prior, 1)
+        if torch.is_grad_enabled() or level.device.type != "cpu":  # both sides in one batch
+            features = self.side(torch.cat([torch.cat(sides), level.repeat(2, 1, 1, 1)], 1))
+            halves = features[:n], features[n:]
+        else:  # inference on a CPU: one side at a time, for memory
+            halves = tuple(self.side(torch.cat([side, level], 1)) for side in sides)
+        out = self.fuse(torch.cat([*halves, level], 1))
+        logits = out[:, : self.taps].float() + self.prior
+        if torch.is_grad_enabled():
+            weights = torch.softmax(logits, 1)
+        else:  # in place: one map of 2k K^2 channels less at the peak
+            weights = logits.sub_(logits.amax(1, keepdim=True)).exp_()
+            weights.div_(weights.sum(1, keepdim=True))
         average = self._weighted(frames, weights).to(out.dtype)
         return torch.cat([average + out[:, self.taps : self.taps + 3], out[:, self.taps + 3 :]], 1)
 
@@ -218,16 +229,20 @@ class F2R(VideoDenoiser):
             24.0 * max(config.width, config.refiner_width) + 24.0 * taps + aligned
         )
 
-    def windows(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Split [B, T, 3, H, W] into n windows, batched: (before, after, centre).
+    def windows(
+        self, clip: torch.Tensor, first: int = 0, count: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Split [B, T, 3, H, W] into its n windows (or `count` of them from `first`), batched:
+        (before, after, centre).
 
         before, after: [B*n, k, 3, H, W], each side ordered from far to near; centre: [B*n, 3,
         H, W]."""
         k = self.config.neighbours
-        n = clip.shape[1] - 2 * k
-        before = torch.stack([clip[:, i : i + k] for i in range(n)], 1).flatten(0, 1)
-        after = torch.stack([clip[:, i + k + 1 : i + 2 * k + 1].flip(1) for i in range(n)], 1)
-        centre = clip[:, k : k + n].flatten(0, 1)
+        n = clip.shape[1] - 2 * k if count is None else count
+        span = range(first, first + n)
+        before = torch.stack([clip[:, i : i + k] for i in span], 1).flatten(0, 1)
+        after = torch.stack([clip[:, i + k + 1 : i + 2 * k + 1].flip(1) for i in span], 1)
+        centre = clip[:, k + first : k + first + n].flatten(0, 1)
         return before, after.flatten(0, 1), centre
 
     def flows(
@@ -302,19 +317,17 @@ class F2R(VideoDenoiser):
 
         Inference on a CPU runs one window at a time: the batch buys no speed there, and each
         window holds about 800 bytes per pixel of activations (250 MB at 640x480)."""
-        b = clip.shape[0]
-        before, after, centre = self.windows(clip)
-        n = centre.shape[0] // b
-        level = self._level(sigma, n, clip)
-        group = 1 if clip.device.type == "cpu" and not torch.is_grad_enabled() else len(centre)
-        parts = [
-            self._window_stages(before[i : i + group], after[i : i + group],
-                                centre[i : i + group], level[i : i + group])
-            for i in range(0, len(centre), group)
-        ]  # fmt: skip
+        b, n = clip.shape[0], clip.shape[1] - 2 * self.config.neighbours
+        if clip.device.type != "cpu" or torch.is_grad_enabled():
+            level = self._level(sigma, n, clip)
+            anchor, base, out = self._window_stages(*self.windows(clip), level)
+            per_clip = (b, n)
+            base = None if base is None else base.unflatten(0, per_clip)
+            return anchor.unflatten(0, per_clip), base, out.unflatten(0, per_clip)
+        level = self._level(sigma, 1, clip)
+        parts = [self._window_stages(*self.windows(clip, i, 1), level) for i in range(n)]
         anchor, base, out = (
-            None if part[0] is None else torch.cat(part).unflatten(0, (b, n))
-            for part in zip(*parts, strict=True)
+            None if part[0] is None else torch.stack(part, 1) for part in zip(*parts, strict=True)
         )
         assert anchor is not None and out is not None
         return anchor, base, out
