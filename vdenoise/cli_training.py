@@ -70,7 +70,8 @@ EightBit = Annotated[
     typer.Option(
         "--eight-bit",
         help="The share of training clips rounded and clipped to 8 bits after the noise is "
-        "added, as users' files hold them.",
+        "added, as users' files hold them (F2R's stage 1 and STBN; F2R's stage 2 needs "
+        "unclipped noise).",
         rich_help_panel=DATA,
     ),
 ]

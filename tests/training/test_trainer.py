@@ -163,8 +163,11 @@ def test_on_noisy_footage_stage_two_trains_with_sure_for_the_measured_noise(tmp_
 @pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
 def test_a_share_of_training_clips_is_rounded_and_clipped_to_8_bits(tmp_path, share):
     trainer = make_trainer(tmp_path, eight_bit_share=share)
-    noisy = torch.cat([trainer._batch()[0] for _ in range(20)])  # 40 clips
+    anchor, refine = trainer.phases
+    noisy = torch.cat([trainer._batch(anchor)[0] for _ in range(20)])  # 40 clips
     on_grid = [bool(((c * 255) == (c * 255).round()).all() and c.min() >= 0 and c.max() <= 1)
                for c in noisy]  # fmt: skip
     assert sum(on_grid) / len(on_grid) == pytest.approx(share, abs=0.2)
     assert all(on_grid) == (share == 1.0) and any(on_grid) == (share > 0)
+    stage_two = torch.cat([trainer._batch(refine)[0] for _ in range(5)])
+    assert stage_two.min() < 0 or stage_two.max() > 1  # SURE's noise: never clipped

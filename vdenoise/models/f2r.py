@@ -316,7 +316,7 @@ class F2R(VideoDenoiser):
         posterior mean stage 2 starts from (None without one) and the output.
 
         Inference on a CPU runs one window at a time: the batch buys no speed there, and each
-        window holds about 800 bytes per pixel of activations (250 MB at 640x480)."""
+        window holds about 1 KB per pixel of activations (300 MB at 640x480)."""
         b, n = clip.shape[0], clip.shape[1] - 2 * self.config.neighbours
         if clip.device.type != "cpu" or torch.is_grad_enabled():
             level = self._level(sigma, n, clip)
