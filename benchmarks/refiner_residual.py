@@ -33,7 +33,7 @@ from vdenoise.models.f2r import F2R
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import ClipSampler, find_sequences, read_sequence
 from vdenoise.training.evaluate import validate
-from vdenoise.training.trainer import Trainer, TrainSettings
+from vdenoise.training.trainer import Trainer, TrainSettings, clip_size
 from vdenoise.weights import load_checkpoint
 
 PACK = Path(__file__).resolve().parents[2] / "shared" / "data" / "trainpack"
@@ -83,7 +83,7 @@ def main() -> None:
         settings = TrainSettings(
             minutes=args.minutes, noise="gaussian:5-55", anchor_share=0.0, checkpoint_seconds=1e9
         )
-        sampler = ClipSampler(train, 2 * model.config.neighbours + 1, settings.crop)
+        sampler = ClipSampler(train, 2 * model.config.neighbours + 1, clip_size(settings))
         with tempfile.TemporaryDirectory() as tmp:
             Trainer(model, sampler, settings, Path(tmp) / "m.safetensors", device).run()
         for label, row in (("no", before), (f"{args.minutes:g} min", measure(model))):

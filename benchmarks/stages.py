@@ -1,11 +1,13 @@
-"""F2R's stages measured apart: PSNR of the noisy frames, the anchor (stage 1 alone), the
-posterior mean stage 2 starts from, and the output, per sequence, sigma and protocol.
+"""A model's stages measured apart, per sequence, sigma and protocol: PSNR of the noisy frames,
+the first stage (F2R's anchor, from the neighbours alone; STBN's blind mean, before the
+posterior), the posterior mean (F2R's stage 2 starts from it) and the output. `--alone` adds
+STBN's blind mean with propagation off (each frame on its own, the same weights).
 
 Protocols: `awgn`, the papers' (Gaussian noise, not clipped), and `8bit`, what users' files
 hold (the same noise, then rounded and clipped). Noise is seeded as `vdenoise bench` seeds it.
 
     python benchmarks/stages.py --weights W [--weights W2 ...] [--frames 25]
-        [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [VAL]
+        [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--alone] [VAL]
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine  # noqa: I001  (imports vdenoise before torch)
 
 from vdenoise.models.f2r import F2R
+from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import find_sequences, read_sequence
 from vdenoise.training.evaluate import corrupt, stage_psnr
 from vdenoise.weights import load_checkpoint
 
-COLUMNS = ("noisy", "anchor", "posterior", "output")
+FIRST = {F2R: "anchor", STBN: "blind mean"}
 
 
 def main() -> None:
@@ -36,16 +39,21 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--sigmas", default="10,20,30,40,50")
     parser.add_argument("--protocols", default="awgn,8bit")
+    parser.add_argument("--alone", action="store_true", help="STBN: also without propagation")
     args = parser.parse_args()
     sequences = [(p.stem, read_sequence(p, args.frames)) for p in find_sequences(args.val)]
     print(f"# {machine()}; {args.frames} frames of {', '.join(n for n, _ in sequences)}")
     for weights in args.weights:
         model = load_checkpoint(weights).eval()
-        if not isinstance(model, F2R):
-            raise SystemExit(f"{weights}: not an F2R checkpoint")
+        if not isinstance(model, F2R | STBN):
+            raise SystemExit(f"{weights}: neither an F2R nor an STBN checkpoint")
+        alone = args.alone and isinstance(model, STBN)
+        columns = ["noisy", "first", "posterior", "output"] + (["alone"] if alone else [])
+        names = [FIRST[type(model)] if c == "first" else c for c in columns]
+        names = ["blind mean, alone" if c == "alone" else c for c in names]
         print(f"\n## {weights.name}\n")
-        print("| protocol | sigma | sequence | " + " | ".join(COLUMNS) + " |")
-        print("|---|---|---|" + "---|" * len(COLUMNS))
+        print("| protocol | sigma | sequence | " + " | ".join(names) + " |")
+        print("|---|---|---|" + "---|" * len(columns))
         began = time.perf_counter()
         for protocol in args.protocols.split(","):
             for sigma in (float(s) for s in args.sigmas.split(",")):
@@ -55,11 +63,16 @@ def main() -> None:
                     noisy, level = corrupt(
                         clean, NoiseModel.parse(f"gaussian:{sigma:g}"), 0, protocol == "8bit"
                     )
-                    rows.append(stage_psnr(model, noisy, level, clean))
-                    cells = " | ".join(f"{rows[-1].get(c, float('nan')):.2f}" for c in COLUMNS)
+                    row = stage_psnr(model, noisy, level, clean)
+                    if alone:
+                        model.propagate = False
+                        row["alone"] = stage_psnr(model, noisy, level, clean)["first"]
+                        model.propagate = True
+                    rows.append(row)
+                    cells = " | ".join(f"{row.get(c, float('nan')):.2f}" for c in columns)
                     print(f"| {protocol} | {sigma:g} | {name} | {cells} |", flush=True)
-                mean = {c: sum(r.get(c, float("nan")) for r in rows) / len(rows) for c in COLUMNS}
-                cells = " | ".join(f"**{mean[c]:.2f}**" for c in COLUMNS)
+                mean = {c: sum(r.get(c, float("nan")) for r in rows) / len(rows) for c in columns}
+                cells = " | ".join(f"**{mean[c]:.2f}**" for c in columns)
                 print(f"| {protocol} | {sigma:g} | mean | {cells} |", flush=True)
         print(f"\n({time.perf_counter() - began:.0f} s)")
 

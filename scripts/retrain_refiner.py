@@ -25,7 +25,7 @@ from vdenoise.progress import TrainingProgress
 from vdenoise.training.data import ClipSampler, find_sequences, read_sequence
 from vdenoise.training.evaluate import validate
 from vdenoise.training.run import default_val_noise
-from vdenoise.training.trainer import Trainer, TrainSettings
+from vdenoise.training.trainer import Trainer, TrainSettings, clip_size
 from vdenoise.weights import load_checkpoint
 
 
@@ -47,15 +47,15 @@ def main() -> None:
     model.estimator.load_state_dict(start.estimator.state_dict())
     device = torch.device("cpu")
     sources = find_sequences(args.data / "train")
-    sampler = ClipSampler(
-        [read_sequence(p) for p in sources], 2 * model.config.neighbours + 1, args.crop
-    )
     held_out = [(p.stem, read_sequence(p, 10)) for p in find_sequences(args.data / "val")]
     val_noise = NoiseModel.parse(default_val_noise(args.noise))
     settings = TrainSettings(
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
         anchor_share=0.0,
     )  # fmt: skip
+    sampler = ClipSampler(
+        [read_sequence(p) for p in sources], 2 * model.config.neighbours + 1, clip_size(settings)
+    )
     describe = {
         "kind": "train",
         "command": "scripts/retrain_refiner.py",

@@ -50,6 +50,34 @@ def test_stbn_nll_decreases():
     assert last < first - 0.5
 
 
+class RecordingFlow:
+    """No motion, and the size of what the flow was given."""
+
+    def __init__(self):
+        self.sizes = set()
+
+    def __call__(self, target, source):
+        self.sizes.add(tuple(target.shape[-2:]))
+        return target.new_zeros(target.shape[0], 2, *target.shape[-2:])
+
+
+@pytest.mark.parametrize("method", ["stbn", "f2r"])
+def test_the_flow_sees_the_margin_the_networks_do_not(method):
+    """With a margin, the flow is computed on the whole clip and the loss is the loss of the
+    clip's centre; without one, the flow sees only what the networks see."""
+    model = build(method, "tiny" if method == "stbn" else "small")
+    model.flow = RecordingFlow()
+    _, noisy, sigma = textured_clip(frames=5, size=24)
+    loss = losses.stbn_nll if method == "stbn" else losses.f2r_anchor_loss
+    with torch.no_grad():
+        wide = loss(model, noisy, sigma, 4)
+        assert model.flow.sizes == {(24, 24)}
+        model.flow.sizes.clear()
+        narrow = loss(model, noisy[..., 4:-4, 4:-4], sigma)
+    assert model.flow.sizes == {(16, 16)}
+    assert torch.allclose(wide, narrow, atol=1e-5)
+
+
 def test_stbn_nll_covers_every_frame_of_the_clip():
     model = build("stbn", "tiny")
     _, noisy, sigma = textured_clip(frames=3, size=16)

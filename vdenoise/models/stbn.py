@@ -21,7 +21,7 @@ chunks with warm-up frames instead of whole sequences with every hidden state ke
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -44,13 +44,16 @@ class STBNConfig:
     head_blocks: int = 2
     warmup: int = 4  # frames of context on each side of a chunk
     chunk: int = 16  # frames produced per call
+    carry: bool = False  # pass on a state that also sees its own frame (`Carry`)
+    ring: bool = False  # predict the mean as a correction to `ring_mean` of the frame
 
 
-PRESETS = {
-    "full": STBNConfig(64, 5, 2, 8),  # the paper's size
-    "medium": STBNConfig(48, 4, 1, 8),
-    "small": STBNConfig(32, 3, 1, 6),
-    "tiny": STBNConfig(16, 2, 1, 2),
+REFERENCE = STBNConfig(64, 5, 2, 8)  # the paper's network
+PRESETS = {  # ours: with a carried state and a ring-mean start (both measured in the note)
+    "full": replace(REFERENCE, carry=True, ring=True),
+    "medium": STBNConfig(48, 4, 1, 8, carry=True, ring=True),
+    "small": STBNConfig(32, 3, 1, 6, carry=True, ring=True),
+    "tiny": STBNConfig(16, 2, 1, 2, carry=True, ring=True),
 }
 
 
@@ -72,6 +75,34 @@ class BlindBranch(nn.Module):
     def forward(self, y: torch.Tensor, hidden: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.head(torch.cat([y, hidden, level], 1)))
         return self.tail(self.body(F.relu(self.masked(x))))
+
+
+class Carry(nn.Module):
+    """What a direction passes on to the next frame: its blind state at frame t plus what frame
+    t itself says there, pixel included.
+
+    The state that predicts frame t must not see y_t at its pixel, but the state sent on to
+    t +/- 1 may: that frame's noise is independent of y_t. Without this, every frame's own
+    pixel (and its whole even sub-lattice) stays out of everything propagated, so the pixel
+    that the flow aligns best never reaches the neighbouring frames' predictions."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.mix = nn.Sequential(conv(c + 3, c, 3), nn.ReLU(), conv(c, c, 3))
+
+    def forward(self, state: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return state + self.mix(torch.cat([state, y], 1))
+
+
+def ring_mean(y: torch.Tensor) -> torch.Tensor:
+    """The mean of each pixel's eight neighbours in [N, 3, H, W] (those inside the frame): a
+    blind estimate to start from, so a new network begins near a 3x3 blur instead of at zero.
+    Its offsets are the centre-masked conv's, so the blind spot keeps the same shape."""
+    ring = torch.ones(1, 1, 3, 3, dtype=y.dtype, device=y.device)
+    ring[..., 1, 1] = 0
+    total = F.conv2d(y.flatten(0, 1)[:, None], ring, padding=1).view_as(y)
+    count = F.conv2d(torch.ones_like(y[:1, :1]), ring, padding=1)
+    return total / count.clamp(min=1)
 
 
 class DilatedStack(nn.Module):
@@ -155,6 +186,8 @@ class STBN(VideoDenoiser):
         self.fusion = DilatedStack(2 * c, 2 * c, c, config.blocks)
         self.srfe = SRFE(c, config.srfe_groups, config.srfe_blocks)
         self.head = DilatedStack(c, c, 9, config.head_blocks)
+        self.carry = Carry(c) if config.carry else None
+        self.propagate = True  # False: each frame alone (the temporal path's ablation)
         self.frames_before = self.frames_after = config.warmup
         self.frames_per_call = config.chunk
         self.spatial_margin = 64
@@ -174,18 +207,21 @@ class STBN(VideoDenoiser):
 
         `flows[t]` aligns the previous step's state to frame t (target t, source t -/+ 1).
         """
-        hidden = None
+        passed: torch.Tensor | None = None  # what the previous step passes on
         for t in order:
             y = frames[:, t]
-            if hidden is None:  # first frame of the direction: nothing to fuse yet
+            if passed is None:  # first frame of the direction: nothing to fuse yet
                 zeros = y.new_zeros(y.shape[0], self.config.channels, *y.shape[-2:])
                 hidden = branch(y, zeros, level)
+            elif not self.propagate:  # the same layers, nothing from other frames
+                hidden = self.fusion(torch.cat([branch(y, zeros, level), zeros], 1))
             else:
                 flow = flows[t]
                 assert flow is not None
-                aligned = warp_nearest(hidden, flow)
+                aligned = warp_nearest(passed, flow)
                 hidden = self.fusion(torch.cat([branch(y, aligned, level), aligned], 1))
             yield t, hidden
+            passed = self.carry(hidden, y) if self.carry is not None else hidden
 
     def estimate_flows(self, clip: torch.Tensor, warmup: int | None = None) -> Flows:
         """The flows the recurrences use: forward[t] = t -> t-1 (t < last), backward[t] =
@@ -234,12 +270,23 @@ class STBN(VideoDenoiser):
         )
         for index, state in backward:  # outputs as soon as both directions reach a frame
             if index < last:
-                outputs[index] = self.head(self.srfe(forward_states.pop(index), state))
+                out = self.head(self.srfe(forward_states.pop(index), state))
+                if self.config.ring:
+                    out = torch.cat([out[:, :3] + ring_mean(clip[:, index]), out[:, 3:]], 1)
+                outputs[index] = out
         return torch.stack([outputs[i] for i in range(first, last)], 1)
 
-    def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def stages(
+        self, clip: torch.Tensor, sigma: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The blind mean, the posterior mean and the output (the posterior) of the centre
+        frames, each [B, n, 3, H, W]."""
         prediction = self.prior(clip, sigma)
         centre = clip[:, self.frames_before : clip.shape[1] - self.frames_after]
         with torch.autocast(clip.device.type, enabled=False):
             s = sigma.view(-1, 1, 1, 1, 1)
-            return posterior_mean(prediction[:, :, :3], prediction[:, :, 3:], centre, s)
+            out = posterior_mean(prediction[:, :, :3], prediction[:, :, 3:], centre, s)
+        return prediction[:, :, :3], out, out
+
+    def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return self.stages(clip, sigma)[2]

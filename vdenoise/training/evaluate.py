@@ -10,6 +10,7 @@ from vdenoise.bench.metrics import psnr
 from vdenoise.engine import Engine, reflect_index
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.f2r import F2R
+from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel, to_8bit
 
 
@@ -39,16 +40,17 @@ def mean_psnr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
 
 @torch.inference_mode()
 def stage_psnr(
-    model: F2R, noisy: torch.Tensor, sigma: float, clean: torch.Tensor
+    model: F2R | STBN, noisy: torch.Tensor, sigma: float, clean: torch.Tensor
 ) -> dict[str, float]:
-    """F2R's stages measured apart on frames [N, 3, H, W]: mean PSNR of the noisy frames, the
-    anchor (stage 1 alone), the posterior mean stage 2 starts from, and the output."""
-    k, n = model.config.neighbours, len(noisy)
+    """A model's stages measured apart on frames [N, 3, H, W]: mean PSNR of the noisy frames,
+    the first stage (F2R's anchor, STBN's blind mean), the posterior mean (F2R's stage 2
+    starts from it) and the output. Windows as the engine cuts them, reflected at the ends."""
+    before, after, n = model.frames_before, model.frames_after, len(noisy)
     level = torch.tensor([sigma / 255.0])
-    results: dict[str, list[torch.Tensor]] = {"anchor": [], "posterior": [], "output": []}
-    for start in range(0, n, model.config.chunk):
-        count = min(model.config.chunk, n - start)
-        order = [reflect_index(i, n) for i in range(start - k, start + count + k)]
+    results: dict[str, list[torch.Tensor]] = {"first": [], "posterior": [], "output": []}
+    for start in range(0, n, model.frames_per_call):
+        count = min(model.frames_per_call, n - start)
+        order = [reflect_index(i, n) for i in range(start - before, start + count + after)]
         for name, frames in zip(results, model.stages(noisy[order][None], level), strict=True):
             if frames is not None:
                 results[name].extend(frames[0].clamp(0, 1))

@@ -17,7 +17,13 @@ from vdenoise.noise import NoiseModel, estimate_sigma
 from vdenoise.training.data import ClipSampler, find_sequences, load_sequences, read_sequence
 from vdenoise.training.evaluate import validate
 from vdenoise.training.noise_profile import NoiseProfile, measure, measure_clip
-from vdenoise.training.trainer import Trainer, TrainObserver, TrainReport, TrainSettings
+from vdenoise.training.trainer import (
+    Trainer,
+    TrainObserver,
+    TrainReport,
+    TrainSettings,
+    clip_size,
+)
 from vdenoise.weights import default_release, load_checkpoint, load_model, read_metadata
 
 FIT_MEMORY = 2 << 30  # bytes of decoded frames a fit keeps (uint8): ~1,400 frames at 720p
@@ -208,6 +214,6 @@ def _trainer(
     check: Any = None,
 ) -> Trainer:
     sampler = ClipSampler(
-        sequences, clip_frames(model, settings), settings.crop, seed=settings.seed
+        sequences, clip_frames(model, settings), clip_size(settings), seed=settings.seed
     )
     return Trainer(model, sampler, settings, output, device, describe, check)

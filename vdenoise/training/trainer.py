@@ -51,6 +51,7 @@ class TrainSettings:
     minutes: float | None = None
     batch: int = 8
     crop: int = 96
+    flow_margin: int = 64  # context on each side of a crop that only the optical flow sees
     frames: int | None = None  # clip length (default: F2R 2k+1, STBN 8)
     lr: float = 3e-4
     noise: str = "none"  # synthetic noise added to the data (none: the data is noisy)
@@ -153,6 +154,9 @@ class Trainer:
         self.model = model.to(device)
         self.sampler = sampler
         self.settings = settings
+        # The sampler cuts crop + 2 margins where the frames allow (`clip_size`); less margin
+        # where they are smaller.
+        self.margin = max(0, (sampler.crop - settings.crop) // 2)
         self.output = Path(output)
         self.device = device
         self.describe = describe or {}
@@ -217,11 +221,12 @@ class Trainer:
     def _loss(self, phase: Phase, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         model = self.model
         if phase.name == "nll":
-            return losses.stbn_nll(model, noisy, sigma)  # type: ignore[arg-type]
+            return losses.stbn_nll(model, noisy, sigma, self.margin)  # type: ignore[arg-type]
         assert isinstance(model, F2R)
         if phase.name == "anchor":
-            return losses.f2r_anchor_loss(model, noisy, sigma)
-        batch = losses.refiner_batch(model, noisy, sigma, train_anchor=phase.name == "joint")
+            return losses.f2r_anchor_loss(model, noisy, sigma, self.margin)
+        joint = phase.name == "joint"
+        batch = losses.refiner_batch(model, noisy, sigma, joint, self.margin)
         if phase.name == "local":
             assert self.local is not None
             return losses.local_view_loss(self.local, batch)
@@ -364,6 +369,12 @@ class Trainer:
     def resume(self) -> None:
         """Continue from the resume file next to the output checkpoint."""
         load_resume(self, self.resume_path)
+
+
+def clip_size(settings: TrainSettings) -> int:
+    """The side of the clips to sample: the crop the networks train on plus the flow's
+    margins (losses.py says why)."""
+    return settings.crop + 2 * settings.flow_margin
 
 
 def resume_path(output: Path) -> Path:
