@@ -8,6 +8,7 @@ import cv2
 import pytest
 import torch
 
+from tests.textures import moving_texture
 from vdenoise import models, weights
 from vdenoise.bench.metrics import psnr
 from vdenoise.engine import Engine
@@ -62,3 +63,23 @@ def test_a_damaged_release_is_refused(tmp_path):
         (tmp_path / release.filename).write_bytes(bytes(data))
         with pytest.raises(VdenoiseError, match="sha256"):
             weights.load_checkpoint(tmp_path / release.filename, release.sha256)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 16, open: the released stbn-tiny's blind mean errs 0.01046 with propagation, "
+    "0.01056 without (1%); the next STBN release must pass",
+)
+def test_the_stbn_cpu_release_gains_from_propagation_along_motion():
+    """Texture sliding 5 pixels per frame, sigma 0.1: the blind mean (before the posterior)
+    with propagation along the flow beats the same weights run on each frame alone by 10%."""
+    model = weights.load_model("stbn", device_type="cpu")[0].eval()
+    clean, noisy = moving_texture(frames=8, size=64)
+    error = {}
+    with torch.no_grad():
+        for propagate in (True, False):
+            model.propagate = propagate
+            mean = model.prior(noisy, torch.tensor([0.1]), warmup=0)[:, :, :3]
+            error[propagate] = float((mean - clean)[:, 1:-1].pow(2).mean())
+    model.propagate = True
+    assert error[True] < 0.9 * error[False]

@@ -4,6 +4,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from tests.textures import moving_texture
 from vdenoise.models import build
 from vdenoise.models.f2r import F2R, PRESETS
 from vdenoise.weights import load_model
@@ -120,20 +121,6 @@ def test_stage_two_gets_the_level_of_each_pixels_brightness_where_noise_grows_wi
     assert shot[:, 1].mean() == pytest.approx(0.05, rel=0.05)  # dark: variance x0.25
     assert shot[:, -2].mean() == pytest.approx(0.2, rel=0.05)  # bright: variance x4
     assert (shot[:, 1:].diff(dim=1) >= -1e-6).all()  # no step down as brightness grows
-
-
-def moving_texture(frames: int = 9, size: int = 96, step: int = 5, sigma: float = 0.1):
-    """A random texture (5-pixel grain, doubled contrast) sliding `step` pixels per frame to the
-    right, clean and with seeded Gaussian noise: [1, frames, 3, size, size] each."""
-    g = torch.Generator().manual_seed(0)
-    wide = torch.rand(1, 3, size + 8, size + step * frames + 8, generator=g)
-    wide = torch.nn.functional.avg_pool2d(wide, 5, 1)[..., 2 : 2 + size, :]
-    wide = ((wide - 0.5) * 2 + 0.5).clamp(0, 1)
-    clean = torch.stack(
-        [wide[0, :, :, step * (frames - t) : step * (frames - t) + size] for t in range(frames)]
-    )[None]
-    noisy = clean + sigma * torch.randn(clean.shape, generator=g)
-    return clean, noisy
 
 
 def anchor_psnr(model: F2R, clean: torch.Tensor, noisy: torch.Tensor, sigma: float) -> float:

@@ -73,20 +73,3 @@ def test_propagation_off_keeps_each_frame_to_itself():
     (grad,) = torch.autograd.grad(prior[0, 1].sum(), clip)
     assert grad[0, 1].abs().sum() > 0
     assert grad[0, [0, 2, 3]].abs().max() == 0
-
-
-def test_a_new_network_starts_from_a_blind_blur_not_from_zero():
-    """Untrained, the ring-mean start already denoises a smooth frame (what made training
-    slow before: 600 steps, supervised against clean frames even, left the blind mean at
-    19.5 dB against 19.0 noisy at sigma 30 on the validation sequences)."""
-    torch.manual_seed(0)
-    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
-    clean = (0.5 + 0.3 * torch.sin(x / 5) * torch.cos(y / 7)).expand(1, 3, 3, 32, 32)
-    noisy = clean + 0.1 * torch.randn(clean.shape)
-    with torch.no_grad():
-        ours, reference = (
-            (STBN(c).prior(noisy, torch.tensor([0.1]), warmup=0)[:, :, :3] - clean).pow(2).mean()
-            for c in (PRESETS["tiny"], REFERENCE)
-        )
-    noise = (noisy - clean).pow(2).mean()
-    assert ours < noise < reference / 10

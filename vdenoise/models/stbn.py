@@ -45,15 +45,14 @@ class STBNConfig:
     warmup: int = 4  # frames of context on each side of a chunk
     chunk: int = 16  # frames produced per call
     carry: bool = False  # pass on a state that also sees its own frame (`Carry`)
-    ring: bool = False  # predict the mean as a correction to `ring_mean` of the frame
 
 
 REFERENCE = STBNConfig(64, 5, 2, 8)  # the paper's network
-PRESETS = {  # ours: with a carried state and a ring-mean start (both measured in the note)
-    "full": replace(REFERENCE, carry=True, ring=True),
-    "medium": STBNConfig(48, 4, 1, 8, carry=True, ring=True),
-    "small": STBNConfig(32, 3, 1, 6, carry=True, ring=True),
-    "tiny": STBNConfig(16, 2, 1, 2, carry=True, ring=True),
+PRESETS = {  # ours pass on a state that has seen its own frame (`Carry`)
+    "full": replace(REFERENCE, carry=True),
+    "medium": STBNConfig(48, 4, 1, 8, carry=True),
+    "small": STBNConfig(32, 3, 1, 6, carry=True),
+    "tiny": STBNConfig(16, 2, 1, 2, carry=True),
 }
 
 
@@ -92,17 +91,6 @@ class Carry(nn.Module):
 
     def forward(self, state: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return state + self.mix(torch.cat([state, y], 1))
-
-
-def ring_mean(y: torch.Tensor) -> torch.Tensor:
-    """The mean of each pixel's eight neighbours in [N, 3, H, W] (those inside the frame): a
-    blind estimate to start from, so a new network begins near a 3x3 blur instead of at zero.
-    Its offsets are the centre-masked conv's, so the blind spot keeps the same shape."""
-    ring = torch.ones(1, 1, 3, 3, dtype=y.dtype, device=y.device)
-    ring[..., 1, 1] = 0
-    total = F.conv2d(y.flatten(0, 1)[:, None], ring, padding=1).view_as(y)
-    count = F.conv2d(torch.ones_like(y[:1, :1]), ring, padding=1)
-    return total / count.clamp(min=1)
 
 
 class DilatedStack(nn.Module):
@@ -270,10 +258,7 @@ class STBN(VideoDenoiser):
         )
         for index, state in backward:  # outputs as soon as both directions reach a frame
             if index < last:
-                out = self.head(self.srfe(forward_states.pop(index), state))
-                if self.config.ring:
-                    out = torch.cat([out[:, :3] + ring_mean(clip[:, index]), out[:, 3:]], 1)
-                outputs[index] = out
+                outputs[index] = self.head(self.srfe(forward_states.pop(index), state))
         return torch.stack([outputs[i] for i in range(first, last)], 1)
 
     def stages(
