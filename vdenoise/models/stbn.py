@@ -45,15 +45,19 @@ class STBNConfig:
     warmup: int = 4  # frames of context on each side of a chunk
     chunk: int = 16  # frames produced per call
     carry: bool = False  # pass on a state that also sees its own frame (`Carry`)
+    kernel: bool = False  # the mean as a predicted kernel over blind candidates (`kernel_mean`)
 
 
 REFERENCE = STBNConfig(64, 5, 2, 8)  # the paper's network
-PRESETS = {  # ours pass on a state that has seen its own frame (`Carry`)
-    "full": replace(REFERENCE, carry=True),
-    "medium": STBNConfig(48, 4, 1, 8, carry=True),
-    "small": STBNConfig(32, 3, 1, 6, carry=True),
-    "tiny": STBNConfig(16, 2, 1, 2, carry=True),
+OURS = {"carry": True, "kernel": True}  # measured against the paper's in issue 16's note
+PRESETS = {
+    "full": replace(REFERENCE, **OURS),
+    "medium": STBNConfig(48, 4, 1, 8, **OURS),
+    "small": STBNConfig(32, 3, 1, 6, **OURS),
+    "tiny": STBNConfig(16, 2, 1, 2, **OURS),
 }
+RING = [0, 1, 2, 3, 5, 6, 7, 8]  # the 3x3 neighbourhood without its centre
+TAPS = len(RING) + 2 * 9  # the frame's ring, and 3x3 of each aligned neighbouring frame
 
 
 class BlindBranch(nn.Module):
@@ -91,6 +95,39 @@ class Carry(nn.Module):
 
     def forward(self, state: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return state + self.mix(torch.cat([state, y], 1))
+
+
+def neighbourhoods(x: torch.Tensor) -> torch.Tensor:
+    """The 3x3 neighbourhood of every pixel of [N, C, H, W], zeros outside: [N, 9, C, H, W]."""
+    n, c, h, w = x.shape
+    return F.unfold(x, 3, padding=1).view(n, c, 9, h, w).transpose(1, 2)
+
+
+def kernel_mean(
+    logits: torch.Tensor, clip: torch.Tensor, t: int, flows: Flows, temporal: bool = True
+) -> torch.Tensor:
+    """Frame t's blind mean [B, 3, H, W]: a softmax-weighted average (weights from `logits`
+    [B, TAPS, H, W]) of its eight neighbours and of the 3x3 neighbourhoods of frames t-1 and
+    t+1 aligned by nearest warping; candidates outside the frame get no weight.
+
+    The frame's own pixel is never a candidate. Starting from an average of its candidates,
+    the network learns where to trust which; a mean predicted directly started at zero and
+    learned far slower (issue 16's note: 600 steps gave 19.6 dB against 28.8 at sigma 30)."""
+    y = clip[:, t]
+    ones = torch.ones_like(y[:, :1])
+    candidates, inside = [neighbourhoods(y)[:, RING]], [neighbourhoods(ones)[:, RING]]
+    for flow, source in ((flows[0][t], t - 1), (flows[1][t], t + 1)):
+        if flow is None or not temporal:
+            candidates.append(y.new_zeros(y.shape[0], 9, *y.shape[1:]))
+            inside.append(ones.new_zeros(y.shape[0], 9, 1, *y.shape[2:]))
+            continue
+        warped = warp_nearest(torch.cat([clip[:, source], ones], 1), flow)
+        around = neighbourhoods(warped)
+        candidates.append(around[:, :, :3])
+        inside.append(around[:, :, 3:])
+    valid = torch.cat(inside, 1)[:, :, 0] > 0.5
+    weights = torch.softmax(logits.float().masked_fill(~valid, -1e4), 1).to(y.dtype)
+    return torch.einsum("bkhw,bkchw->bchw", weights, torch.cat(candidates, 1))
 
 
 class DilatedStack(nn.Module):
@@ -173,7 +210,8 @@ class STBN(VideoDenoiser):
         self.backward_branch = BlindBranch(c, config.blocks)
         self.fusion = DilatedStack(2 * c, 2 * c, c, config.blocks)
         self.srfe = SRFE(c, config.srfe_groups, config.srfe_blocks)
-        self.head = DilatedStack(c, c, 9, config.head_blocks)
+        outputs = 6 + TAPS if config.kernel else 9  # (mean or kernel) + covariance factor
+        self.head = DilatedStack(c, c, outputs, config.head_blocks)
         self.carry = Carry(c) if config.carry else None
         self.propagate = True  # False: each frame alone (the temporal path's ablation)
         self.frames_before = self.frames_after = config.warmup
@@ -181,7 +219,8 @@ class STBN(VideoDenoiser):
         self.spatial_margin = 64
         # Forward states of the whole clip are kept (4C bytes a pixel a frame), plus one frame's
         # working set (about 100C bytes a pixel) spread over the clip.
-        self.bytes_per_pixel = 4.0 * c + 100.0 * c / (2 * config.warmup + config.chunk)
+        per_frame = 100.0 * c + (16.0 * TAPS if config.kernel else 0.0)  # + candidates
+        self.bytes_per_pixel = 4.0 * c + per_frame / (2 * config.warmup + config.chunk)
 
     def _propagate(
         self,
@@ -258,7 +297,11 @@ class STBN(VideoDenoiser):
         )
         for index, state in backward:  # outputs as soon as both directions reach a frame
             if index < last:
-                outputs[index] = self.head(self.srfe(forward_states.pop(index), state))
+                out = self.head(self.srfe(forward_states.pop(index), state))
+                if self.config.kernel:  # kernel logits after the factor: mean, factor
+                    mean = kernel_mean(out[:, 6:], clip, index, flows, self.propagate)
+                    out = torch.cat([mean, out[:, :6]], 1)
+                outputs[index] = out
         return torch.stack([outputs[i] for i in range(first, last)], 1)
 
     def stages(
