@@ -59,7 +59,7 @@ RELEASES: tuple[Release, ...] = (
         name="f2r-small",
         method="f2r",
         filename="f2r-small.safetensors",
-        sha256="18af32d4cc29d5ee2888660776580de12db46aea4b82fbbe2c52de84748ebae6",
+        sha256="e15170b4db355bf44caabce8f52857fff7d7c629f59cca47946747d2eba31de2",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT,
         # The CPU preset (over 2 frames/s at 640x480 on 2 cores), and for now the GPU default
