@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdenoise.models.base import VideoDenoiser
-from vdenoise.models.flow import DISFlow, FlowEstimator, warp_nearest
+from vdenoise.models.flow import DISFlow, FlowEstimator, warp_bilinear, warp_nearest
 from vdenoise.models.gaussian import posterior_mean
 from vdenoise.models.layers import CentreMaskedConv2d, DilatedResBlock, conv, pad_to_multiple
 
@@ -46,8 +46,15 @@ class STBNConfig:
     chunk: int = 16  # frames produced per call
     carry: bool = False  # pass on a state that also sees its own frame (`Carry`)
     kernel: bool = False  # the mean as a predicted kernel over blind candidates (`kernel_mean`)
+    reach: int = 1  # the kernel's candidates come from frames t-reach .. t+reach
+
+    @property
+    def taps(self) -> int:
+        """Candidates of the kernel mean: the frame's ring, 3x3 of each aligned neighbour."""
+        return len(RING) + 2 * 9 * self.reach
 
 
+RING = [0, 1, 2, 3, 5, 6, 7, 8]  # the 3x3 neighbourhood without its centre
 REFERENCE = STBNConfig(64, 5, 2, 8)  # the paper's network
 OURS = {"carry": True, "kernel": True}  # measured against the paper's in issue 16's note
 PRESETS = {
@@ -56,8 +63,6 @@ PRESETS = {
     "small": STBNConfig(32, 3, 1, 6, **OURS),
     "tiny": STBNConfig(16, 2, 1, 2, **OURS),
 }
-RING = [0, 1, 2, 3, 5, 6, 7, 8]  # the 3x3 neighbourhood without its centre
-TAPS = len(RING) + 2 * 9  # the frame's ring, and 3x3 of each aligned neighbouring frame
 
 
 class BlindBranch(nn.Module):
@@ -103,12 +108,34 @@ def neighbourhoods(x: torch.Tensor) -> torch.Tensor:
     return F.unfold(x, 3, padding=1).view(n, c, 9, h, w).transpose(1, 2)
 
 
+def reaching_flows(flows: Flows, t: int, reach: int) -> Iterator[tuple[torch.Tensor | None, int]]:
+    """(flow from frame t to frame s, s) for s = t-1, t+1, t-2, t+2, ... up to `reach`: the
+    steps of one direction's flows composed (None where a step is missing)."""
+    for distance in range(1, reach + 1):
+        for steps, sign in ((flows[0], -1), (flows[1], 1)):
+            total: torch.Tensor | None = None
+            for k in range(distance):  # frame t + sign*k -> t + sign*(k+1)
+                index = t + sign * k
+                step = steps[index] if 0 <= index < len(steps) else None
+                if step is None:
+                    total = None
+                    break
+                total = step if total is None else total + warp_bilinear(step, total)[0]
+            yield total, t + sign * distance
+
+
 def kernel_mean(
-    logits: torch.Tensor, clip: torch.Tensor, t: int, flows: Flows, temporal: bool = True
+    logits: torch.Tensor,
+    clip: torch.Tensor,
+    t: int,
+    flows: Flows,
+    temporal: bool = True,
+    reach: int = 1,
 ) -> torch.Tensor:
     """Frame t's blind mean [B, 3, H, W]: a softmax-weighted average (weights from `logits`
-    [B, TAPS, H, W]) of its eight neighbours and of the 3x3 neighbourhoods of frames t-1 and
-    t+1 aligned by nearest warping; candidates outside the frame get no weight.
+    [B, taps, H, W]) of its eight neighbours and of the 3x3 neighbourhoods of frames t-1, t+1
+    (up to t-reach, t+reach) aligned by nearest warping along the (composed) flows; candidates
+    outside the frame or the clip get no weight.
 
     The frame's own pixel is never a candidate. Starting from an average of its candidates,
     the network learns where to trust which; a mean predicted directly started at zero and
@@ -116,8 +143,8 @@ def kernel_mean(
     y = clip[:, t]
     ones = torch.ones_like(y[:, :1])
     candidates, inside = [neighbourhoods(y)[:, RING]], [neighbourhoods(ones)[:, RING]]
-    for flow, source in ((flows[0][t], t - 1), (flows[1][t], t + 1)):
-        if flow is None or not temporal:
+    for flow, source in reaching_flows(flows, t, reach):
+        if flow is None or not temporal or not 0 <= source < clip.shape[1]:
             candidates.append(y.new_zeros(y.shape[0], 9, *y.shape[1:]))
             inside.append(ones.new_zeros(y.shape[0], 9, 1, *y.shape[2:]))
             continue
@@ -210,7 +237,7 @@ class STBN(VideoDenoiser):
         self.backward_branch = BlindBranch(c, config.blocks)
         self.fusion = DilatedStack(2 * c, 2 * c, c, config.blocks)
         self.srfe = SRFE(c, config.srfe_groups, config.srfe_blocks)
-        outputs = 6 + TAPS if config.kernel else 9  # (mean or kernel) + covariance factor
+        outputs = 6 + config.taps if config.kernel else 9  # (mean or kernel) + covariance factor
         self.head = DilatedStack(c, c, outputs, config.head_blocks)
         self.carry = Carry(c) if config.carry else None
         self.propagate = True  # False: each frame alone (the temporal path's ablation)
@@ -219,7 +246,7 @@ class STBN(VideoDenoiser):
         self.spatial_margin = 64
         # Forward states of the whole clip are kept (4C bytes a pixel a frame), plus one frame's
         # working set (about 100C bytes a pixel) spread over the clip.
-        per_frame = 100.0 * c + (16.0 * TAPS if config.kernel else 0.0)  # + candidates
+        per_frame = 100.0 * c + (16.0 * config.taps if config.kernel else 0.0)  # + candidates
         self.bytes_per_pixel = 4.0 * c + per_frame / (2 * config.warmup + config.chunk)
 
     def _propagate(
@@ -299,7 +326,9 @@ class STBN(VideoDenoiser):
             if index < last:
                 out = self.head(self.srfe(forward_states.pop(index), state))
                 if self.config.kernel:  # kernel logits after the factor: mean, factor
-                    mean = kernel_mean(out[:, 6:], clip, index, flows, self.propagate)
+                    mean = kernel_mean(
+                        out[:, 6:], clip, index, flows, self.propagate, self.config.reach
+                    )
                     out = torch.cat([mean, out[:, :6]], 1)
                 outputs[index] = out
         return torch.stack([outputs[i] for i in range(first, last)], 1)
