@@ -31,7 +31,7 @@ from benchmarks.common import IdentityModel, machine, synthetic_clip  # noqa: I0
 
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.pipeline import denoise_video
-from vdenoise.weights import load_model
+from vdenoise.checkpoint import load_model
 
 
 def fps(model: VideoDenoiser, src: Path, dst: Path, args: argparse.Namespace) -> float:

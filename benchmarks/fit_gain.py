@@ -34,7 +34,7 @@ from vdenoise.noise import NoiseModel, estimate_sigma
 from vdenoise.training import run
 from vdenoise.training.data import find_sequences, read_sequence
 from vdenoise.training.evaluate import corrupt, denoise_frames, mean_psnr
-from vdenoise.weights import load_checkpoint, read_metadata
+from vdenoise.checkpoint import load_checkpoint, read_metadata
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -29,7 +29,7 @@ from vdenoise.noise import NoiseModel
 from vdenoise.training import run
 from vdenoise.training.data import read_sequence
 from vdenoise.training.evaluate import corrupt, denoise_frames, mean_psnr
-from vdenoise.weights import load_checkpoint, read_metadata
+from vdenoise.checkpoint import load_checkpoint, read_metadata
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from vdenoise.training.noise_profile import (
     measure_clip,
     measured_clip,
 )
-from vdenoise.weights import load_checkpoint
+from vdenoise.checkpoint import load_checkpoint
 
 
 def true_level(clean: torch.Tensor, noise: NoiseModel) -> float:

@@ -34,7 +34,7 @@ from vdenoise.noise import NoiseModel
 from vdenoise.training.data import ClipSampler, find_sequences, read_sequence
 from vdenoise.training.evaluate import validate
 from vdenoise.training.trainer import Trainer, TrainSettings, clip_size
-from vdenoise.weights import load_checkpoint
+from vdenoise.checkpoint import load_checkpoint
 
 PACK = Path(__file__).resolve().parents[2] / "shared" / "data" / "trainpack"
 

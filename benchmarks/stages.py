@@ -26,7 +26,7 @@ from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import find_sequences, read_sequence
 from vdenoise.training.evaluate import corrupt, stage_psnr
-from vdenoise.weights import load_checkpoint
+from vdenoise.checkpoint import load_checkpoint
 
 FIRST = {F2R: "anchor", STBN: "blind mean"}
 

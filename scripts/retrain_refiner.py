@@ -26,7 +26,7 @@ from vdenoise.training.data import ClipSampler, find_sequences, read_sequence
 from vdenoise.training.evaluate import validate
 from vdenoise.training.run import default_val_noise
 from vdenoise.training.trainer import Trainer, TrainSettings, clip_size
-from vdenoise.weights import load_checkpoint
+from vdenoise.checkpoint import load_checkpoint
 
 
 def main() -> None:

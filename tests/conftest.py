@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from vdenoise.checkpoint import save_checkpoint
+from vdenoise.models import build
 from vdenoise.models.base import VideoDenoiser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,3 +82,16 @@ def set8(tmp_path, box_frames):
                                ("Derfs", "tractor", 4), ("Derfs", "sunflower", 6)]:  # fmt: skip
         frame_folder(root / group / name, box_frames[start : start + 6])
     return root
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    """Tiny checkpoints of both methods: (model, path, sha256) by method."""
+    folder = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)
+    out = {}
+    for method in ("f2r", "stbn"):
+        model = build(method, "tiny")
+        path = folder / f"{method}-tiny.safetensors"
+        out[method] = (model, path, save_checkpoint(model, path, {"noise": "awgn 5-55"}))
+    return out

@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 from tests.clipmaker import ClipSpec, decoded_pts, make_clip
 from tests.conftest import Identity, shared_clip
 from vdenoise import weights
+from vdenoise.checkpoint import load_model, save_checkpoint
 from vdenoise.cli import app, parse_time
 from vdenoise.errors import UsageError
 from vdenoise.models import build
-from vdenoise.weights import save_checkpoint
 
 runner = CliRunner()
 
@@ -25,7 +25,7 @@ def clip(tmp_path):
 @pytest.fixture(autouse=True)
 def identity_weights(monkeypatch):
     """Most tests here are about the command, not the model: denoise with an identity."""
-    monkeypatch.setattr("vdenoise.cli.load_model", lambda *args: (Identity(), "identity"))
+    monkeypatch.setattr("vdenoise.checkpoint.load_model", lambda *args: (Identity(), "identity"))
 
 
 def run(*args: str):
@@ -116,7 +116,9 @@ class Interrupts(Identity):
 
 
 def test_ctrl_c_exits_130_and_removes_the_partial_output(clip, tmp_path, monkeypatch):
-    monkeypatch.setattr("vdenoise.cli.load_model", lambda *args: (Interrupts(), "interrupts"))
+    monkeypatch.setattr(
+        "vdenoise.checkpoint.load_model", lambda *args: (Interrupts(), "interrupts")
+    )
     result = run("denoise", clip, tmp_path / "o.mp4")
     assert result.exit_code == 130 and "interrupted" in one_line_error(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
@@ -166,7 +168,7 @@ def save_tiny(method, path):
 
 @pytest.mark.parametrize("method", ["f2r", "stbn"])
 def test_real_clip_end_to_end_with_a_checkpoint(saved, tmp_path, monkeypatch, method):
-    monkeypatch.setattr("vdenoise.cli.load_model", weights.load_model)
+    monkeypatch.setattr("vdenoise.checkpoint.load_model", load_model)
     src = shared_clip("realshort.mp4")
     out = tmp_path / "out.mp4"
     result = run("denoise", src, out, "--weights", saved[method], "--end", "0.6", "--json")
@@ -179,7 +181,7 @@ def test_real_clip_end_to_end_with_a_checkpoint(saved, tmp_path, monkeypatch, me
 
 
 def test_no_released_weights_is_said_clearly(clip, tmp_path, monkeypatch):
-    monkeypatch.setattr("vdenoise.cli.load_model", weights.load_model)
+    monkeypatch.setattr("vdenoise.checkpoint.load_model", load_model)
     monkeypatch.setattr(weights, "RELEASES", ())
     result = run("denoise", clip, tmp_path / "o.mp4", "--method", "stbn")
     assert result.exit_code == 1 and "no trained stbn weights" in one_line_error(result)

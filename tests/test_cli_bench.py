@@ -5,9 +5,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.test_cli import one_line_error
+from vdenoise.checkpoint import save_checkpoint
 from vdenoise.cli import app
 from vdenoise.models import build
-from vdenoise.weights import file_sha256, save_checkpoint
+from vdenoise.weights import file_sha256
 
 runner = CliRunner()
 

@@ -7,10 +7,10 @@ from typer.testing import CliRunner
 
 from tests.clipmaker import ClipSpec, make_clip
 from tests.test_cli import one_line_error
+from vdenoise.checkpoint import load_checkpoint, read_metadata
 from vdenoise.cli import app
 from vdenoise.training import run as run_module
 from vdenoise.training.trainer import Trainer, resume_path
-from vdenoise.weights import load_checkpoint, read_metadata
 
 runner = CliRunner()
 SMALL = ["--preset", "tiny", "--batch", "2", "--crop", "32"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.textures import moving_texture
-from vdenoise import models, weights
+from vdenoise import checkpoint, models, weights
 from vdenoise.bench.metrics import psnr
 from vdenoise.engine import Engine
 from vdenoise.errors import VdenoiseError
@@ -31,7 +31,7 @@ def clean_clip() -> torch.Tensor:
 def test_release_is_bundled_intact_and_denoises_a_real_clip(release):
     found = weights.locate(release)
     assert found is not None and found[1] == "bundled", f"{release.filename} not in weights/"
-    model = weights.load_checkpoint(found[0], release.sha256)  # raises on a wrong sha256
+    model = checkpoint.load_checkpoint(found[0], release.sha256)  # raises on a wrong sha256
     assert models.describe(model)[0] == release.method
     card = (weights.bundled_dir() / release.filename).with_suffix(".md")
     assert card.read_text().startswith(render(found[0], release.name))  # agrees with the file
@@ -62,7 +62,7 @@ def test_a_damaged_release_is_refused(tmp_path):
         data[-1] ^= 0xFF
         (tmp_path / release.filename).write_bytes(bytes(data))
         with pytest.raises(VdenoiseError, match="sha256"):
-            weights.load_checkpoint(tmp_path / release.filename, release.sha256)
+            checkpoint.load_checkpoint(tmp_path / release.filename, release.sha256)
 
 
 def test_the_stbn_cpu_release_gains_from_propagation_along_motion():
@@ -70,7 +70,7 @@ def test_the_stbn_cpu_release_gains_from_propagation_along_motion():
     with propagation along the flow beats the same weights run on each frame alone by 10%
     (measured: 0.0025 against 0.0039; the release with the paper's head: 0.01046 against
     0.01056, which this test was written to catch)."""
-    model = weights.load_model("stbn", device_type="cpu")[0].eval()
+    model = checkpoint.load_model("stbn", device_type="cpu")[0].eval()
     clean, noisy = moving_texture(frames=8, size=64)
     error = {}
     with torch.no_grad():

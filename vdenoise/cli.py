@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import sys
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
@@ -18,11 +16,11 @@ import typer
 
 from vdenoise import __version__, cli_bench, cli_training, weights
 from vdenoise.cli_support import fail
-from vdenoise.device import select_device
 from vdenoise.errors import UsageError, VdenoiseError
-from vdenoise.io import open_input
 from vdenoise.progress import ConsoleObserver
-from vdenoise.weights import load_model
+
+# Heavy modules (torch, PyAV) are imported inside the commands that use them, so `--help`,
+# `--version`, `probe` and `models list` start in a fraction of a second.
 
 app = typer.Typer(
     name="vdenoise",
@@ -163,11 +161,13 @@ def denoise(
     ] = False,
 ) -> None:
     """Denoise a video, keeping its audio, timing, colour, bit depth and size."""
-    from vdenoise.io.encoding import EncodeOptions  # PyAV: `train` and `bench` run without it
-    from vdenoise.pipeline import denoise_video
-
     observer = ConsoleObserver(quiet=quiet)
     try:
+        from vdenoise import checkpoint
+        from vdenoise.device import select_device
+        from vdenoise.io.encoding import EncodeOptions
+        from vdenoise.pipeline import denoise_video
+
         options = EncodeOptions(
             codec=codec,
             crf=crf,
@@ -181,8 +181,10 @@ def denoise(
             raise UsageError("--fps applies to image-sequence input only")
         if not input.exists():
             raise UsageError(f"{input} does not exist")
-        model, source = load_model(method, weights, offline, select_device(device).type)
+        model, source = checkpoint.load_model(method, weights, offline, select_device(device).type)
         observer.note(f"weights: {source}")
+        if warning := checkpoint.unverified_note(model):
+            observer.note(warning)
         report = denoise_video(
             input,
             output,
@@ -206,7 +208,7 @@ def denoise(
     observer.stop()
     observer.summary(report)
     if as_json:
-        print(json.dumps({"ok": True, **report.as_dict()}))
+        print(json.dumps({"ok": True, "weights": source, **report.as_dict()}))
 
 
 @app.command()
@@ -216,6 +218,8 @@ def probe(
 ) -> None:
     """Show what vdenoise reads from a video: size, depth, colour, timing, streams."""
     try:
+        from vdenoise.io import open_input
+
         if not input.exists():
             raise UsageError(f"{input} does not exist")
         reader = open_input(input)
@@ -331,7 +335,9 @@ def models_verify(
     """Check sha256 of releases on this machine, or read a checkpoint file's metadata."""
     try:
         if target is not None and weights.find_release(target) is None:
-            meta = weights.read_metadata(Path(target))
+            from vdenoise.checkpoint import read_metadata
+
+            meta = read_metadata(Path(target))
             digest = weights.file_sha256(Path(target))
             print(f"{target}: {meta['method']} {meta['preset']}, sha256 {digest}")
             return
@@ -389,14 +395,12 @@ def main_options(
     """vdenoise: F2R and STBN self-supervised video denoising."""
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # cleaned up like Ctrl-C: partial output removed, exit 130
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="vdenoise")
+    """Kept for `python -m vdenoise.cli`; the console script is `vdenoise.entry:main`."""
+    from vdenoise.entry import main as entry
+
+    entry()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

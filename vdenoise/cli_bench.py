@@ -5,25 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 
-from vdenoise.bench.baselines import BASELINES
-from vdenoise.bench.datasets import open_dataset
-from vdenoise.bench.protocol import LEVELLED, Condition, Method, ModelMethod, conditions
-from vdenoise.bench.report import markdown as tables
-from vdenoise.bench.report import plot as draw
-from vdenoise.bench.report import to_json
-from vdenoise.bench.runner import baseline_methods, benchmark
 from vdenoise.cli_support import fail
-from vdenoise.device import select_device, select_precision
 from vdenoise.errors import UsageError, VdenoiseError
-from vdenoise.models import METHODS
-from vdenoise.noise import NoiseModel
 from vdenoise.progress import BenchProgress
-from vdenoise.weights import default_release, file_sha256, load_model
+
+if TYPE_CHECKING:  # imported by `bench` itself: the CLI starts without torch
+    import torch
+
+    from vdenoise.bench.protocol import Condition, Method
 
 DATA, CHOICE, PROTOCOL, OUT, PERF = "Data", "Methods", "Protocol", "Output", "Performance"
 
@@ -137,6 +130,13 @@ def bench(
     """Measure methods with the papers' protocol (PSNR/SSIM per sigma), speed and memory."""
     progress = BenchProgress(quiet)  # stderr: stdout keeps only the results
     try:
+        from vdenoise.bench.datasets import open_dataset
+        from vdenoise.bench.report import markdown as tables
+        from vdenoise.bench.report import plot as draw
+        from vdenoise.bench.report import to_json
+        from vdenoise.bench.runner import benchmark
+        from vdenoise.device import select_device, select_precision
+
         for path in (markdown, plot):
             if path is not None and path.exists() and not overwrite:
                 raise UsageError(f"{path} exists", "use --overwrite to replace it")
@@ -163,6 +163,9 @@ def bench(
 
 
 def _conditions(sigma: str, noise: str, eight_bit: bool) -> list[Condition]:
+    from vdenoise.bench.protocol import LEVELLED, conditions
+    from vdenoise.noise import NoiseModel
+
     if noise not in LEVELLED:
         NoiseModel.parse(noise)  # a clear error for a bad spec, before any work
     return conditions(_numbers(sigma), noise, eight_bit)
@@ -177,6 +180,13 @@ def _methods(
     progress: BenchProgress,
 ) -> list[Method]:
     """Our checkpoints between the noisy input and the classical baselines."""
+    from vdenoise.bench.baselines import BASELINES
+    from vdenoise.bench.protocol import ModelMethod
+    from vdenoise.bench.runner import baseline_methods
+    from vdenoise.checkpoint import load_model
+    from vdenoise.models import METHODS
+    from vdenoise.weights import default_release, file_sha256
+
     named = list(method or [])
     if "none" in named:
         named = []  # the baselines (and any --weights) alone

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vdenoise.cli_support import fail
-from vdenoise.device import describe, select_device
 from vdenoise.errors import UsageError, VdenoiseError
-from vdenoise.noise import NoiseModel
 from vdenoise.progress import TrainingProgress
-from vdenoise.training import run
-from vdenoise.training.trainer import TrainReport, TrainSettings
+
+if TYPE_CHECKING:  # imported by the commands themselves: the CLI starts without torch
+    from vdenoise.training import run
+    from vdenoise.training.trainer import TrainReport, TrainSettings
 
 MODEL, BUDGET, DATA, PERF = "Model", "Budget", "Data", "Performance"
 DEFAULT_FIT_MINUTES = 5.0
@@ -151,6 +151,9 @@ def fit(
     progress = TrainingProgress(quiet)
     checkpoint = output
     try:
+        from vdenoise.device import describe, select_device
+        from vdenoise.training import run
+
         if not noisy.exists():
             raise UsageError(f"{noisy} does not exist")
         budget = _budget(minutes, steps, DEFAULT_FIT_MINUTES)
@@ -257,6 +260,11 @@ def train(
     """Train weights from clean footage with synthetic noise (how the released weights are made)."""
     progress = TrainingProgress(quiet)
     try:
+        from vdenoise.device import describe, select_device
+        from vdenoise.noise import NoiseModel
+        from vdenoise.training import run
+        from vdenoise.training.trainer import TrainSettings
+
         NoiseModel.parse(noise)
         settings = _checked(
             TrainSettings(

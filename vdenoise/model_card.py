@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vdenoise.weights import file_sha256, read_metadata
+from vdenoise.checkpoint import read_metadata
+from vdenoise.weights import file_sha256
 
 
 def _minutes(seconds: float) -> str:

@@ -25,11 +25,12 @@ from typing import Any, Protocol
 
 import torch
 
+from vdenoise.checkpoint import fitted_level
 from vdenoise.device import describe, precision_name, select_device, select_precision
 from vdenoise.engine import Engine
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io import is_image_sequence, open_input
-from vdenoise.io.colour import planes_to_rgb, rgb_to_planes
+from vdenoise.io.convert import planes_to_rgb, rgb_to_planes
 from vdenoise.io.encoding import EncodeOptions
 from vdenoise.io.frames import ImageSequenceReader, ImageSequenceWriter, split_pattern
 from vdenoise.io.media import Frame, VideoInfo
@@ -39,7 +40,6 @@ from vdenoise.io.writer import VideoWriter
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.noise import estimate_sigma
 from vdenoise.threads import Consumer, Prefetcher
-from vdenoise.weights import fitted_level
 
 Reader = VideoReader | ImageSequenceReader
 
@@ -284,7 +284,6 @@ def _run(
         writer.write(frame)
 
     timing: deque[tuple[int, int | None]] = deque()
-    decoded = Prefetcher(reader, QUEUE_DEPTH, name="decode")
 
     def uploaded() -> Iterator[torch.Tensor]:
         for frame in decoded:
@@ -292,10 +291,42 @@ def _run(
             planes = [torch.from_numpy(p).to(engine.device) for p in frame.planes]
             yield planes_to_rgb(planes, info.layout, info.colour)
 
-    frames: Iterator[torch.Tensor] = uploaded()
-    if sigma is None and (sigma := fitted_level(engine.model)) is not None:
+    encoder: Consumer[Frame] | None = None
+    written = 0
+    decoded = Prefetcher(reader, QUEUE_DEPTH, name="decode")
+    try:  # whatever happens from here, the decode thread stops before the reader closes
+        frames: Iterator[torch.Tensor] = uploaded()
+        sigma, frames = _noise_level(engine.model, frames, sigma, observer)
+        encoder = Consumer(write, QUEUE_DEPTH, name="encode")
+        observer.start(expected_frames(reader))
+        for out in engine.run(frames, sigma / 255.0):
+            planes = [p.cpu().numpy() for p in rgb_to_planes(out, writer.layout, writer.colour)]
+            pts, duration = timing.popleft()
+            encoder.put(Frame(planes, pts, duration))
+            written += 1
+            observer.advance(1)
+        encoder.finish()
+    except BaseException:
+        if encoder is not None:
+            encoder.abort()
+        raise
+    finally:
+        decoded.close()
+    _drain(side, writer.mux_side)
+    return written, sigma
+
+
+def _noise_level(
+    model: VideoDenoiser,
+    frames: Iterator[torch.Tensor],
+    sigma: float | None,
+    observer: Observer,
+) -> tuple[float, Iterator[torch.Tensor]]:
+    """The noise level (0-255): given, fitted, or estimated from the first frames; and the
+    frames, those read for the estimate put back in front."""
+    if sigma is None and (sigma := fitted_level(model)) is not None:
         observer.note(f"noise level {sigma:.1f} (0-255), the level these weights were fitted to")
-    if (table := getattr(engine.model, "relative_variance", None)) is not None:
+    if (table := getattr(model, "relative_variance", None)) is not None:
         low, high = (float(v) ** 0.5 for v in table.aminmax())
         observer.note(
             f"noise std by brightness, as fitted: x{low:.2f} to x{high:.2f} of that level"
@@ -308,20 +339,4 @@ def _run(
             "set it with --sigma"
         )
         frames = itertools.chain(head, frames)
-    encoder = Consumer(write, QUEUE_DEPTH, name="encode")
-    observer.start(expected_frames(reader))
-    written = 0
-    try:
-        for out in engine.run(frames, sigma / 255.0):
-            planes = [p.cpu().numpy() for p in rgb_to_planes(out, writer.layout, writer.colour)]
-            pts, duration = timing.popleft()
-            encoder.put(Frame(planes, pts, duration))
-            written += 1
-            observer.advance(1)
-        encoder.finish()
-    except BaseException:
-        encoder.abort()
-        decoded.close()
-        raise
-    _drain(side, writer.mux_side)
-    return written, sigma
+    return sigma, frames

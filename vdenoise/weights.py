@@ -1,32 +1,19 @@
-"""Checkpoints and the registry of released weights.
+"""The registry of released weights and where to find them (no torch: `models list` is fast).
 
-A checkpoint is one `.safetensors` file whose metadata rebuilds its model (method, preset and
-full config, training noise, vdenoise version), so `--weights any.safetensors` just works; no
-pickle is ever loaded. A released checkpoint is found, in order: in the repository's
-`weights/` folder (bundled), in the Hugging Face cache, or downloaded from the Hub at a pinned
-commit. Its sha256 is checked on every load.
+A released checkpoint is found, in order: in the repository's `weights/` folder (bundled), in
+the Hugging Face cache, or downloaded from the Hub at a pinned commit. Its sha256 is checked on
+every load (`checkpoint.load_checkpoint`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from vdenoise.errors import VdenoiseError
 
-from vdenoise import models
-from vdenoise.errors import UsageError, VdenoiseError
-from vdenoise.models.base import VideoDenoiser
-from vdenoise.models.f2r import F2R
-
-FORMAT = "vdenoise-checkpoint"
-FORMAT_VERSION = "1"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -91,87 +78,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-# -- checkpoint files ---------------------------------------------------------------------------
-def save_checkpoint(
-    model: VideoDenoiser, path: Path, training: dict[str, Any] | None = None
-) -> str:
-    """Write the model's weights and everything needed to rebuild it; returns the sha256."""
-    from vdenoise import __version__
-
-    method, preset, config = models.describe(model)
-    metadata = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "method": method,
-        "preset": preset,
-        "config": json.dumps(config),
-        "training": json.dumps(training or {}),
-        "vdenoise_version": __version__,
-    }
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    save_file(state, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-    return file_sha256(path)
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The checkpoint's metadata, with `config` and `training` decoded."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as e:
-        raise VdenoiseError(f"{Path(path).name} is not a safetensors checkpoint ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise VdenoiseError(
-            f"{Path(path).name} is not a vdenoise checkpoint",
-            "it lacks the metadata that says how to rebuild the model",
-        )
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise VdenoiseError(
-            f"{Path(path).name} has checkpoint format {meta.get('format_version')}, "
-            f"this vdenoise reads {FORMAT_VERSION}"
-        )
-    meta["config"] = json.loads(meta.get("config", "{}"))
-    meta["training"] = json.loads(meta.get("training", "{}"))
-    return meta
-
-
-def fitted_level(model: VideoDenoiser) -> float | None:
-    """The noise level (0-255) a `vdenoise fit` checkpoint was adapted to, else None."""
-    meta = getattr(model, "checkpoint", {}).get("metadata", {})
-    training = meta.get("training", {})
-    return training.get("sigma") if training.get("kind") == "fit" else None
-
-
-def load_checkpoint(path: Path, expected_sha256: str | None = None) -> VideoDenoiser:
-    """Rebuild a model from a checkpoint file, checking its sha256 when one is expected."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist")
-    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
-        raise VdenoiseError(
-            f"{path} does not match its registered sha256 (damaged or replaced)",
-            "fetch it again with `vdenoise models download`",
-        )
-    meta = read_metadata(path)
-    model = models.build(meta["method"], config=meta["config"])
-    state = load_file(str(path))
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise VdenoiseError(
-            f"{path.name} does not fit its declared architecture ({first})"
-        ) from None
-    model.checkpoint = {"path": str(path), "metadata": meta}  # type: ignore[attr-defined]
-    profile = meta["training"].get("noise_profile") or {}
-    if isinstance(model, F2R) and profile.get("relative_variance") is not None:
-        model.relative_variance = torch.tensor(profile["relative_variance"])  # fitted: its NLF
-    return model
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -246,44 +152,3 @@ def download(release: Release, cache_dir: Path | None = None, offline: bool = Fa
 def release_path(release: Release, cache_dir: Path | None = None, offline: bool = False) -> Path:
     found = locate(release, cache_dir)
     return found[0] if found else download(release, cache_dir, offline)
-
-
-def load_model(
-    method: str | None = None,
-    weights: str | Path | None = None,
-    offline: bool = False,
-    device_type: str = "cpu",
-) -> tuple[VideoDenoiser, str]:
-    """The model to denoise with, and where its weights came from.
-
-    `weights` is a checkpoint file or a release name; without it, the default release of
-    `method` (F2R when none is named) for `device_type`. Resolution: the given file, the bundled
-    folder, the Hugging Face cache, the Hub.
-    """
-    if method is not None and method not in models.METHODS:
-        raise UsageError(f"unknown method {method!r}", f"choose from {', '.join(models.METHODS)}")
-    if weights is not None:
-        release = find_release(str(weights))
-        if release is None:
-            model = load_checkpoint(Path(weights))
-            _check_method(method, model, str(weights))
-            return model, str(weights)
-        _check_method(method, None, release.name, release.method)
-    else:
-        method = method or models.METHODS[0]
-        release = default_release(method, device_type)
-        if release is None:
-            raise VdenoiseError(
-                f"no trained {method} weights have been released yet",
-                "pass --weights FILE with a vdenoise checkpoint of your own",
-            )
-    path = release_path(release, offline=offline)
-    return load_checkpoint(path, release.sha256), f"{release.name} ({path})"
-
-
-def _check_method(
-    asked: str | None, model: VideoDenoiser | None, source: str, method: str | None = None
-) -> None:
-    method = method or (models.describe(model)[0] if model is not None else None)
-    if asked is not None and method != asked:
-        raise UsageError(f"{source} holds {method} weights, not {asked}", "drop --method")

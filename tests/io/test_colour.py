@@ -5,7 +5,8 @@ import torch
 from av.video.reformatter import Interpolation
 
 from vdenoise.errors import VdenoiseError
-from vdenoise.io.colour import ColourSpec, PixelLayout, planes_to_rgb, resolve_colour, rgb_to_planes
+from vdenoise.io.colour import ColourSpec, PixelLayout, resolve_colour
+from vdenoise.io.convert import planes_to_rgb, rgb_to_planes
 from vdenoise.io.reader import frame_planes
 
 

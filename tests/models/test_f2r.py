@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from tests.textures import moving_texture
+from vdenoise.checkpoint import load_model
 from vdenoise.models import build
 from vdenoise.models.f2r import F2R, PRESETS
-from vdenoise.weights import load_model
 
 
 @pytest.fixture(scope="module", params=list(PRESETS))

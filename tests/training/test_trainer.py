@@ -3,13 +3,13 @@ import torch
 
 from tests.training.test_losses import textured_clip
 from vdenoise.bench.metrics import psnr
+from vdenoise.checkpoint import load_checkpoint, read_metadata
 from vdenoise.errors import UsageError
 from vdenoise.models import build
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import ClipSampler
 from vdenoise.training.evaluate import denoise_frames
 from vdenoise.training.trainer import Trainer, TrainSettings, resume_path
-from vdenoise.weights import load_checkpoint, read_metadata
 
 
 def sequences(motion=2):

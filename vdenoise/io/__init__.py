@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from vdenoise.io.colour import RGB_MATRIX, ColourSpec, PixelLayout, planes_to_rgb, rgb_to_planes
+from vdenoise.io.colour import RGB_MATRIX, ColourSpec, PixelLayout
 from vdenoise.io.frames import IMAGE_SUFFIXES, ImageSequenceReader
 
-if TYPE_CHECKING:  # PyAV loads only when a video file is opened (training decodes with OpenCV)
+if TYPE_CHECKING:  # PyAV loads only when a video file is opened, torch when frames convert
     from vdenoise.io.reader import VideoReader
 
     Reader = VideoReader | ImageSequenceReader
@@ -45,6 +44,10 @@ def read_rgb(path: Path, **options: object) -> Iterator[np.ndarray]:
 
     Takes the keyword options of `open_input` (start, end, fps, ignore_errors).
     """
+    import torch
+
+    from vdenoise.io.convert import planes_to_rgb, rgb_to_planes
+
     with contextlib.closing(open_input(path, **options)) as reader:  # type: ignore[arg-type]
         info = reader.info
         layout = PixelLayout.of("rgb48le" if info.bits > 8 else "rgb24")

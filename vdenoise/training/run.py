@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from vdenoise import models
+from vdenoise.checkpoint import load_checkpoint, load_model, read_metadata
 from vdenoise.errors import UsageError
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.f2r import F2R
@@ -24,7 +25,7 @@ from vdenoise.training.trainer import (
     TrainSettings,
     clip_size,
 )
-from vdenoise.weights import default_release, load_checkpoint, load_model, read_metadata
+from vdenoise.weights import default_release
 
 FIT_MEMORY = 2 << 30  # bytes of decoded frames a fit keeps (uint8): ~1,400 frames at 720p
 STBN_CLIP = 8  # frames per training clip (the official code's --train_length)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from vdenoise.checkpoint import save_checkpoint
 from vdenoise.device import describe
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.f2r import F2R
@@ -31,7 +32,6 @@ from vdenoise.training.data import ClipSampler
 from vdenoise.training.local_view import LocalView
 from vdenoise.training.noise_profile import NoiseProfile, measure
 from vdenoise.training.state import load_resume, save_resume
-from vdenoise.weights import save_checkpoint
 
 REFINER_LOSSES = ("sure", "r2r", "adaptive", "measured")  # sure: white, of level sigma
 # Phases that train on 8-bit clips too (`eight_bit_share`). Not stage 2: SURE is biased where

@@ -1,0 +1,35 @@
+"""The `vdenoise` console script: signals first, then the command line.
+
+SIGINT and SIGTERM are handled before anything heavy is imported, so an interrupt at any moment,
+start-up included, ends the same way: the run's own cleanup, one line, exit code 130. A second
+signal during that cleanup is ignored, so the cleanup always finishes.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+INTERRUPTED = 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # the cleanup this starts must not be cut short
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
+    try:
+        from vdenoise.cli import app
+
+        app(prog_name="vdenoise")
+    except KeyboardInterrupt:  # outside a command's own handling (start-up, parsing)
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()
