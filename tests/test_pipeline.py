@@ -260,7 +260,7 @@ class Recorder:
     def note(self, message: str) -> None:
         self.notes.append(message)
 
-    def start(self, total: int | None) -> None:
+    def start(self, total: int | None, began: float) -> None:
         self.total = total
 
     def advance(self, frames: int) -> None:

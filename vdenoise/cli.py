@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from vdenoise import __version__, cli_bench, cli_training, weights
-from vdenoise.cli_support import fail
+from vdenoise.cli_support import Command, Group, check_input, fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.progress import ConsoleObserver
 
@@ -23,6 +23,7 @@ from vdenoise.progress import ConsoleObserver
 # `--version`, `probe` and `models list` start in a fraction of a second.
 
 app = typer.Typer(
+    cls=Group,
     name="vdenoise",
     help="Self-supervised video denoising that leaves everything but the noise unchanged.",
     no_args_is_help=True,
@@ -80,7 +81,7 @@ MODEL, IO, ENC = "Model", "Input and output", "Encoding"
 PERF, OUT = "Performance", "Reporting"
 
 
-@app.command()
+@app.command(cls=Command)
 def denoise(
     input: Annotated[Path, typer.Argument(help="Video file, or a folder of images.")],
     output: Annotated[
@@ -179,8 +180,7 @@ def denoise(
         begin, finish = parse_time(start, "--start"), parse_time(end, "--end")
         if fps is not None and not input.is_dir():
             raise UsageError("--fps applies to image-sequence input only")
-        if not input.exists():
-            raise UsageError(f"{input} does not exist")
+        check_input(input, fps)
         model, source = checkpoint.load_model(method, weights, offline, select_device(device).type)
         observer.note(f"weights: {source}")
         if warning := checkpoint.unverified_note(model):
@@ -211,7 +211,7 @@ def denoise(
         print(json.dumps({"ok": True, "weights": source, **report.as_dict()}))
 
 
-@app.command()
+@app.command(cls=Command)
 def probe(
     input: Annotated[Path, typer.Argument(help="Video file or image folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -220,8 +220,7 @@ def probe(
     try:
         from vdenoise.io import open_input
 
-        if not input.exists():
-            raise UsageError(f"{input} does not exist")
+        check_input(input)
         reader = open_input(input)
         try:
             info = reader.info.describe()
@@ -254,6 +253,7 @@ def _print_info(info: dict[str, Any]) -> None:
 
 
 models_app = typer.Typer(
+    cls=Group,
     help="Released weights: what is here, where it came from, fetching and checking it.",
     no_args_is_help=True,
 )
@@ -268,7 +268,7 @@ def _release(name: str) -> weights.Release:
     return release
 
 
-@models_app.command("list")
+@models_app.command("list", cls=Command)
 def models_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -292,12 +292,14 @@ def models_list(
         print(json.dumps(rows))
     elif not rows:
         print(f"no weights have been released yet (bundled folder: {weights.bundled_dir()})")
+    if rows and not as_json:
+        print(f"{'NAME':24} {'METHOD':6} {'ON THIS MACHINE':15} {'HUB':22} DEFAULT ON")
     for row in [] if as_json else rows:
-        default = "default on " + "/".join(row["default_for"]) if row["default_for"] else ""
-        print(f"{row['name']:24} {row['method']:5} {row['where']:15} {row['hub']:22} {default}")
+        default = "/".join(row["default_for"]) or "-"
+        print(f"{row['name']:24} {row['method']:6} {row['where']:15} {row['hub']:22} {default}")
 
 
-@models_app.command("download")
+@models_app.command("download", cls=Command)
 def models_download(
     name: Annotated[str, typer.Argument(help="Release name (see `vdenoise models list`).")],
 ) -> None:
@@ -312,7 +314,7 @@ def models_download(
     print(path)
 
 
-@models_app.command("path")
+@models_app.command("path", cls=Command)
 def models_path(name: Annotated[str, typer.Argument(help="Release name.")]) -> None:
     """Where a release is on this machine (bundled or in the Hugging Face cache)."""
     try:
@@ -326,7 +328,7 @@ def models_path(name: Annotated[str, typer.Argument(help="Release name.")]) -> N
     print(found[0])
 
 
-@models_app.command("verify")
+@models_app.command("verify", cls=Command)
 def models_verify(
     target: Annotated[
         str | None, typer.Argument(help="Release name or checkpoint file (default: all).")
@@ -356,7 +358,7 @@ def models_verify(
         raise typer.Exit(1)
 
 
-@models_app.command("card")
+@models_app.command("card", cls=Command)
 def models_card(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file.")],
     name: Annotated[str | None, typer.Option(help="Title (default: the file name).")] = None,
@@ -372,9 +374,9 @@ def models_card(
         fail(e, False)
 
 
-app.command()(cli_training.fit)
-app.command()(cli_training.train)
-app.command()(cli_bench.bench)
+app.command(cls=Command)(cli_training.fit)
+app.command(cls=Command)(cli_training.train)
+app.command(cls=Command)(cli_bench.bench)
 
 
 def version_callback(value: bool) -> None:

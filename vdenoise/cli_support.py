@@ -1,13 +1,48 @@
-"""What every command shares: reporting an expected failure in one line with an exit code."""
+"""What every command shares: refusing bad input early, and reporting an expected failure in
+one line with an exit code."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
-from vdenoise.errors import VdenoiseError
+from vdenoise.errors import UsageError, VdenoiseError
+
+
+def _plain(params: list[Any]) -> list[Any]:
+    """Flags show no type (typer's rich help would print `<bool>` after each)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help reads like the ecosystem's tools: `[OPTIONS] INPUT OUTPUT` in the
+    usage line, no type after a flag."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = (param.metavar or param.name or "").upper()
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+class Group(TyperGroup):
+    """A command group with the same help style as `Command`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain(super().get_params(ctx))
 
 
 def error_line(message: str) -> None:
@@ -28,3 +63,17 @@ def fail(
         print(json.dumps({"ok": False, "error": message, "hint": hint, "exit_code": code}))
     error_line(message + (f" [dim]({hint})[/dim]" if hint else ""))
     raise typer.Exit(code)
+
+
+def check_input(path: Path, fps: float | None = None) -> None:
+    """What can be refused about the input before any model loads."""
+    from vdenoise.io import refuse_unseekable
+    from vdenoise.io.frames import check_fps
+
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if path.is_dir():
+        if fps is not None:
+            check_fps(fps)
+    else:
+        refuse_unseekable(path)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from vdenoise.cli_support import fail
+from vdenoise.cli_support import check_input, fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.progress import TrainingProgress
 
@@ -154,8 +154,7 @@ def fit(
         from vdenoise.device import describe, select_device
         from vdenoise.training import run
 
-        if not noisy.exists():
-            raise UsageError(f"{noisy} does not exist")
+        check_input(noisy)
         budget = _budget(minutes, steps, DEFAULT_FIT_MINUTES)
         target = select_device(device)
         start = run.starting_model(method, start_from, preset, offline, target.type)

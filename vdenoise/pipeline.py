@@ -51,7 +51,7 @@ class Observer(Protocol):
     """Receives progress from a run (the CLI draws a progress bar from it)."""
 
     def note(self, message: str) -> None: ...
-    def start(self, total: int | None) -> None: ...
+    def start(self, total: int | None, began: float) -> None: ...
     def advance(self, frames: int) -> None: ...
 
 
@@ -59,7 +59,7 @@ class SilentObserver:
     def note(self, message: str) -> None:
         pass
 
-    def start(self, total: int | None) -> None:
+    def start(self, total: int | None, began: float) -> None:
         pass
 
     def advance(self, frames: int) -> None:
@@ -110,9 +110,12 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def staged_output(dst: Path, as_folder: bool) -> Iterator[Path]:
-    """A hidden temporary path beside `dst`, moved onto it only if the block succeeds."""
+    """A hidden temporary path beside `dst`, moved onto it only if the block succeeds.
+
+    Its name has a fixed length (any name `dst` may have fits), and errors raised in the block
+    name `dst`, the path the user gave, not the temporary one."""
     token = secrets.token_hex(4)
-    tmp = dst.parent / f".{dst.name}.vdenoise-{token}{'' if as_folder else dst.suffix}"
+    tmp = dst.parent / f".vdenoise-{token}{'' if as_folder else dst.suffix}"
     try:
         if as_folder:
             tmp.mkdir()
@@ -123,12 +126,16 @@ def staged_output(dst: Path, as_folder: bool) -> Iterator[Path]:
     try:
         yield tmp
         if as_folder and dst.exists():
-            old = dst.parent / f".{dst.name}.vdenoise-old-{token}"
+            old = dst.parent / f".vdenoise-old-{token}"
             dst.rename(old)
             tmp.rename(dst)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, dst)
+    except VdenoiseError as e:
+        e.message = e.message.replace(str(tmp), str(dst)).replace(tmp.name, dst.name)
+        e.args = (e.message,)
+        raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -239,7 +246,7 @@ def denoise_video(
             for note in notes:
                 observer.note(note)
             try:
-                frames, sigma = _run(reader, engine, writer, sigma, observer)
+                frames, sigma = _run(reader, engine, writer, sigma, observer, began)
                 writer.close()
             except BaseException:
                 writer.abort()
@@ -272,8 +279,10 @@ def _run(
     writer: VideoWriter | ImageSequenceWriter,
     sigma: float | None,
     observer: Observer,
+    began: float,
 ) -> tuple[int, float]:
-    """Stream every frame through the three stages; returns the frames written and sigma."""
+    """Stream every frame through the three stages; returns the frames written and sigma.
+    `began` (perf_counter) is when the run started: frames/s count from there."""
     info = reader.info
     side: queue.SimpleQueue[Any] = queue.SimpleQueue()
     if isinstance(reader, VideoReader):
@@ -298,7 +307,7 @@ def _run(
         frames: Iterator[torch.Tensor] = uploaded()
         sigma, frames = _noise_level(engine.model, frames, sigma, observer)
         encoder = Consumer(write, QUEUE_DEPTH, name="encode")
-        observer.start(expected_frames(reader))
+        observer.start(expected_frames(reader), began)
         for out in engine.run(frames, sigma / 255.0):
             planes = [p.cpu().numpy() for p in rgb_to_planes(out, writer.layout, writer.colour)]
             pts, duration = timing.popleft()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -21,12 +22,18 @@ if TYPE_CHECKING:  # the pipeline (and PyAV) load only when a video is denoised
     from vdenoise.pipeline import DenoiseReport
 
 
+def frame_rate(fps: float) -> str:
+    """'2.6 fps', and for slow runs '0.042 fps' (never '0.0 fps')."""
+    return f"{fps:.1f} fps" if fps >= 1 else f"{fps:.2g} fps"
+
+
 class RateColumn(ProgressColumn):
-    """Frames per second, averaged over rich's recent-speed window."""
+    """Frames per second since the run began: the figure the summary line ends with."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:.1f} fps", style="progress.data.speed")
+        seconds = time.perf_counter() - task.fields["began"]
+        text = frame_rate(task.completed / seconds) if task.completed and seconds > 0 else ""
+        return Text(text, style="progress.data.speed")
 
 
 class _StderrStatus:
@@ -59,9 +66,9 @@ class ConsoleObserver(_StderrStatus):
         super().__init__(quiet)
         self.description = description
 
-    def start(self, total: int | None) -> None:
+    def start(self, total: int | None, began: float) -> None:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        self._start(*columns, RateColumn(), description=self.description, total=total)
+        self._start(*columns, RateColumn(), description=self.description, total=total, began=began)
 
     def advance(self, frames: int) -> None:
         if self.progress is not None and self.task is not None:
@@ -70,7 +77,7 @@ class ConsoleObserver(_StderrStatus):
     def summary(self, report: DenoiseReport) -> None:
         self.console.print(
             f"[green]✓[/green] {report.frames} frames in {report.seconds:.1f} s "
-            f"({report.fps:.1f} fps) → {report.output} · {report.codec} {report.pix_fmt} · "
+            f"({frame_rate(report.fps)}) → {report.output} · {report.codec} {report.pix_fmt} · "
             f"noise {report.sigma:g}{' (estimated)' if report.sigma_estimated else ''} · "
             f"{report.device}, {report.precision}",
             highlight=False,

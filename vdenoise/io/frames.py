@@ -41,6 +41,18 @@ def read_image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, 2::-1])  # BGR(A) -> RGB
 
 
+MIN_FPS, MAX_FPS = 0.01, 1000.0  # one frame in 100 s (time-lapse) to high-speed capture
+
+
+def check_fps(fps: float) -> None:
+    """Refuse a frame rate whose time base cannot be written (NaN, infinite, absurd)."""
+    if not MIN_FPS <= fps <= MAX_FPS:  # NaN fails too
+        raise UsageError(
+            f"--fps {fps:g} is not a frame rate vdenoise can write",
+            f"give one from {MIN_FPS:g} to {MAX_FPS:g}",
+        )
+
+
 class ImageSequenceReader:
     """Reads a folder of images as a video at a given frame rate."""
 
@@ -48,8 +60,7 @@ class ImageSequenceReader:
         self, folder: Path, fps: float = 25.0, start: float | None = None, end: float | None = None
     ) -> None:
         self.path = Path(folder)
-        if fps <= 0:
-            raise UsageError("--fps must be positive")
+        check_fps(fps)
         files = list_images(self.path)
         if not files:
             raise VdenoiseError(

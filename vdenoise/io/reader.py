@@ -13,7 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vdenoise.errors import VdenoiseError
+from vdenoise.errors import UsageError, VdenoiseError
+from vdenoise.io import refuse_unseekable
 from vdenoise.io.colour import PixelLayout, resolve_colour
 from vdenoise.io.media import ColourTags, Frame, VideoInfo
 
@@ -28,6 +29,7 @@ PacketSink = Callable[[av.Packet], None]
 
 def open_container(path: Path) -> av.container.InputContainer:
     """Open a media file for reading, turning FFmpeg's failures into one clear line."""
+    refuse_unseekable(path)
     try:
         return av.open(str(path), metadata_errors="replace")
     except FileNotFoundError:
@@ -92,10 +94,12 @@ class VideoReader:
         try:
             self.stream = main_video_stream(self.container)
             if self.stream is None:
+                kinds = ", ".join(sorted({s.type for s in self.container.streams}))
                 raise VdenoiseError(
                     f"{self.path.name} has no video stream",
-                    "vdenoise denoises video; this file holds only "
-                    + (", ".join(sorted({s.type for s in self.container.streams})) or "nothing"),
+                    f"vdenoise denoises video; this file holds only {kinds}"
+                    if kinds
+                    else "the file holds no streams at all: an empty or unfinished recording?",
                 )
             self.stream.thread_type = "AUTO"
             self.origin = self._origin()
@@ -103,14 +107,30 @@ class VideoReader:
             frames = self._decode()
             self._head = list(itertools.islice(frames, HEAD_FRAMES))
             if not self._head:
-                where = f" between {start or 0:g} s and {end:g} s" if end else ""
-                raise VdenoiseError(f"no frame of {self.path.name} could be decoded{where}")
+                raise self._nothing_decoded()
             self.info = self._describe(self._head[0])
             self._disordered = any(b.pts <= a.pts for a, b in itertools.pairwise(self._head))
             self._rest = frames
         except BaseException:
             self.container.close()
             raise
+
+    def _nothing_decoded(self) -> VdenoiseError:
+        """Why no frame came: the time range, an empty stream, or damage."""
+        duration = self.container.duration / av.time_base if self.container.duration else None
+        if self.start and duration is not None and self.start >= duration:
+            return UsageError(
+                f"--start {self.start:g} s is past the end of {self.path.name} "
+                f"({duration:.2f} s long)",
+                "vdenoise probe shows a video's duration",
+            )
+        if not self.stream.frames and not duration:
+            return VdenoiseError(f"{self.path.name} holds no frames (an empty video)")
+        where = f" between {self.start or 0:g} s and {self.end:g} s" if self.end else ""
+        return VdenoiseError(
+            f"no frame of {self.path.name} could be decoded{where}",
+            "the file may be damaged; --ignore-errors skips damaged parts",
+        )
 
     # -- timing -------------------------------------------------------------------------------
     def _origin(self) -> Fraction:

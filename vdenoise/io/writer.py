@@ -127,6 +127,12 @@ class VideoWriter:
         try:
             out.start_encoding()
         except av.FFmpegError as e:
+            asked = _asked(options)
+            if asked:  # the user's settings are the likeliest cause, not the container
+                raise UsageError(
+                    f"{codec.name} refused the encoder settings {asked} ({e.strerror})",
+                    f"see `ffmpeg -h encoder={codec.name}` for the values it takes",
+                ) from None
             raise UsageError(
                 f"{codec.name} in {fmt} with {self.pix_fmt} could not be opened ({e.strerror})",
                 "use .mkv, or another --codec or --pix-fmt",
@@ -173,3 +179,11 @@ class VideoWriter:
         """Close without caring for the result (the caller removes the file)."""
         with contextlib.suppress(Exception):  # the file is being thrown away
             self.container.close()
+
+
+def _asked(options: EncodeOptions) -> str:
+    """The encoder settings the user gave, as typed: '--crf -40, --encoder-opt preset=x'."""
+    given = [f"--crf {options.crf:g}"] if options.crf is not None else []
+    given += [f"--preset {options.preset}"] if options.preset else []
+    given += [f"--encoder-opt {k}={v}" for k, v in options.extra.items()]
+    return ", ".join(given)
