@@ -192,8 +192,10 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> VideoDeno
     """Rebuild a model from a checkpoint file, after checking everything in it (module
     docstring); a registered release is also checked against its sha256."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"{path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"{path} is not a checkpoint file (a folder, pipe or device)")
     if expected_sha256 is not None and weights.file_sha256(path) != expected_sha256:
         raise VdenoiseError(
             f"{path} does not match its registered sha256 (damaged or replaced)",

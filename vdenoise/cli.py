@@ -164,10 +164,11 @@ def denoise(
     """Denoise a video, keeping its audio, timing, colour, bit depth and size."""
     observer = ConsoleObserver(quiet=quiet)
     try:
-        from vdenoise import checkpoint
-        from vdenoise.device import select_device
+        begin, finish = parse_time(start, "--start"), parse_time(end, "--end")
+        if fps is not None and not input.is_dir():
+            raise UsageError("--fps applies to image-sequence input only")
+        check_input(input, fps)  # before torch loads: a bad input is said at once
         from vdenoise.io.encoding import EncodeOptions
-        from vdenoise.pipeline import denoise_video
 
         options = EncodeOptions(
             codec=codec,
@@ -177,10 +178,10 @@ def denoise(
             lossless=lossless,
             extra=parse_encoder_opts(encoder_opt or []),
         )
-        begin, finish = parse_time(start, "--start"), parse_time(end, "--end")
-        if fps is not None and not input.is_dir():
-            raise UsageError("--fps applies to image-sequence input only")
-        check_input(input, fps)
+        from vdenoise import checkpoint
+        from vdenoise.device import select_device
+        from vdenoise.pipeline import denoise_video
+
         model, source = checkpoint.load_model(method, weights, offline, select_device(device).type)
         observer.note(f"weights: {source}")
         if warning := checkpoint.unverified_note(model):

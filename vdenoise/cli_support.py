@@ -49,12 +49,17 @@ def error_line(message: str) -> None:
     Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
 
 
+reported = False  # set once a failure was reported in its line
+
+
 def fail(
     error: VdenoiseError | KeyboardInterrupt,
     as_json: bool = False,
     interrupted: str = "interrupted; the partial output was removed",
 ) -> None:
     """Report an expected failure in one line (or one JSON document) and exit."""
+    global reported
+    reported = True
     if isinstance(error, KeyboardInterrupt):
         message, hint, code = interrupted, None, 130
     else:

@@ -23,12 +23,21 @@ def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
     try:
+        from vdenoise import cli_support
         from vdenoise.cli import app
 
         app(prog_name="vdenoise")
-    except KeyboardInterrupt:  # outside a command's own handling (start-up, parsing)
-        sys.stderr.write("error: interrupted\n")
-        sys.exit(INTERRUPTED)
+    except KeyboardInterrupt:  # during start-up
+        _said_interrupted()
+    except SystemExit as e:  # typer exits 130 without a word if parsing is interrupted
+        if e.code == INTERRUPTED and not cli_support.reported:
+            _said_interrupted()
+        raise
+
+
+def _said_interrupted() -> None:
+    sys.stderr.write("error: interrupted\n")
+    sys.exit(INTERRUPTED)
 
 
 if __name__ == "__main__":

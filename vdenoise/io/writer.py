@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -125,12 +128,14 @@ class VideoWriter:
             if chapters:
                 out.set_chapters(chapters)
         try:
-            out.start_encoding()
+            with encoder_messages() as said:
+                out.start_encoding()
         except av.FFmpegError as e:
             asked = _asked(options)
             if asked:  # the user's settings are the likeliest cause, not the container
+                reason = said[-1].split("]: ", 1)[-1] if said else e.strerror
                 raise UsageError(
-                    f"{codec.name} refused the encoder settings {asked} ({e.strerror})",
+                    f"{codec.name} refused the encoder settings {asked} ({reason})",
                     f"see `ffmpeg -h encoder={codec.name}` for the values it takes",
                 ) from None
             raise UsageError(
@@ -179,6 +184,30 @@ class VideoWriter:
         """Close without caring for the result (the caller removes the file)."""
         with contextlib.suppress(Exception):  # the file is being thrown away
             self.container.close()
+
+
+@contextlib.contextmanager
+def encoder_messages() -> Iterator[list[str]]:
+    """Lines an encoder library prints on stderr itself (x264 does, bypassing FFmpeg's log)
+    inside the block: kept for our one-line error if the block fails, shown if it succeeds."""
+    said: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    failed = False
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield said
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said += [line for line in sink.read().decode(errors="replace").splitlines() if line]
+            if said and not failed:
+                sys.stderr.write("\n".join(said) + "\n")
 
 
 def _asked(options: EncodeOptions) -> str:

@@ -28,6 +28,7 @@ from vdenoise.training.trainer import (
 from vdenoise.weights import default_release
 
 FIT_MEMORY = 2 << 30  # bytes of decoded frames a fit keeps (uint8): ~1,400 frames at 720p
+MIN_FIT_SIZE = 32  # pixels: smaller frames cannot hold a training crop and its context
 STBN_CLIP = 8  # frames per training clip (the official code's --train_length)
 # A fit fine-tunes trained weights on one clip, at a fine-tuning rate. F2R's anchor was trained
 # on white noise: spatially correlated noise it takes for texture and keeps, so a fit retrains
@@ -113,6 +114,12 @@ def fit(
     """Adapt `start.model` to the noise of one clip; returns the model, the report and the
     noise level (0-255) it was trained and should be run with."""
     first = read_sequence(noisy, max_frames=1)
+    if min(first.shape[-2:]) < MIN_FIT_SIZE:
+        height, width = first.shape[-2:]
+        raise UsageError(
+            f"{noisy.name} is {width}x{height}: too small to learn its noise from",
+            f"fit needs frames of at least {MIN_FIT_SIZE}x{MIN_FIT_SIZE} pixels",
+        )
     max_frames = max(2, FIT_MEMORY // first.numel())
     sequences = load_sequences(noisy, max_frames, device)
     model = load_checkpoint(output) if resume else start.model
