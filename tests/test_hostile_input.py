@@ -104,6 +104,10 @@ def _bad_inputs(root: Path, clip: Path, f2r: Path) -> None:
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     make_clip(root / "tiny.mp4", ClipSpec(frames=6, width=8, height=8))
+    with av.open(str(root / "zero-frames.mp4"), "w") as out:  # a recording stopped at once
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        out.start_encoding()
     for name in ("no-images", "mixed"):
         (root / name).mkdir()
     (root / "no-images" / "notes.txt").write_text("x")
@@ -139,6 +143,7 @@ CASES: list[tuple[str, str, int, str]] = [
     ("text-file", "probe {root}/text.mp4", RUNTIME, "not a readable video"),
     ("truncated", "denoise {root}/truncated.mp4 {out}/o.mp4", RUNTIME, "truncated.mp4"),
     ("audio-only", "denoise {root}/audio.m4a {out}/o.mp4", RUNTIME, "no video stream"),
+    ("zero-frames", "denoise {root}/zero-frames.mp4 {out}/o.mp4", RUNTIME, "empty or unfinished"),
     ("no-images", "denoise {root}/no-images {out}/o.mp4", RUNTIME, "holds no images"),
     ("mixed-sizes", "denoise {root}/mixed {out}/o.mp4 --sigma 5", RUNTIME, "unlike the first"),
     # options
