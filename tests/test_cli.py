@@ -10,8 +10,7 @@ from tests.clipmaker import ClipSpec, decoded_pts, make_clip
 from tests.conftest import Identity, shared_clip
 from vdenoise import weights
 from vdenoise.checkpoint import load_model, save_checkpoint
-from vdenoise.cli import app, parse_time
-from vdenoise.errors import UsageError
+from vdenoise.cli import app
 from vdenoise.models import build
 
 runner = CliRunner()
@@ -129,14 +128,6 @@ def test_probe_reports_the_stream(clip):
     assert result.exit_code == 0 and "64x48 yuv420p (8-bit)" in result.stdout
     info = json.loads(run("probe", clip, "--json").stdout)
     assert info["frame_count"] == 6 and info["audio_streams"] == 1
-
-
-def test_time_parsing():
-    assert parse_time("90.5", "--start") == 90.5
-    assert parse_time("1:30", "--start") == 90
-    assert parse_time("01:00:01.5", "--start") == 3601.5
-    with pytest.raises(UsageError):
-        parse_time("-3", "--start")
 
 
 def test_the_installed_command_runs(clip):

@@ -6,8 +6,6 @@ Exit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted.
 from __future__ import annotations
 
 import json
-import re
-from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +13,32 @@ from typing import Annotated, Any
 import typer
 
 from vdenoise import __version__, cli_bench, cli_training, weights
+from vdenoise.cli_options import (
+    Audio,
+    AudioOption,
+    Codec,
+    Crf,
+    Device,
+    EncoderOpt,
+    EncoderPreset,
+    End,
+    Fps,
+    IgnoreErrors,
+    Json,
+    Lossless,
+    Method,
+    Offline,
+    Overwrite,
+    PixFmt,
+    Precision,
+    PrecisionOption,
+    Quiet,
+    Sigma,
+    Start,
+    Tile,
+    Weights,
+    run_options,
+)
 from vdenoise.cli_support import Command, Group, check_input, fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.progress import ConsoleObserver
@@ -33,151 +57,46 @@ app = typer.Typer(
 )
 
 
-class Audio(StrEnum):
-    copy = "copy"
-    aac = "aac"
-    none = "none"
-
-
-class Precision(StrEnum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
-def parse_time(text: str | None, option: str) -> float | None:
-    """Seconds from '90', '90.5', '1:30' or '00:01:30.5'."""
-    if text is None:
-        return None
-    if not re.fullmatch(r"(\d+:){0,2}\d+(\.\d+)?", text.strip()):
-        raise UsageError(f"{option} {text!r} is not a time", "write seconds (90.5) or h:mm:ss")
-    seconds = 0.0
-    for part in text.strip().split(":"):
-        seconds = seconds * 60 + float(part)
-    return seconds
-
-
-def parse_tile(text: str) -> int | None:
-    """--tile: 'auto' (None), '0' (never tile) or a size in pixels."""
-    if text == "auto":
-        return None
-    if not text.isdigit():
-        raise UsageError(f"--tile {text!r} is not auto, 0 or a size in pixels")
-    return int(text)
-
-
-def parse_encoder_opts(items: list[str]) -> dict[str, str]:
-    opts = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--encoder-opt {item!r} is not KEY=VALUE")
-        opts[key] = value
-    return opts
-
-
-MODEL, IO, ENC = "Model", "Input and output", "Encoding"
-PERF, OUT = "Performance", "Reporting"
-
-
 @app.command(cls=Command)
 def denoise(
     input: Annotated[Path, typer.Argument(help="Video file, or a folder of images.")],
     output: Annotated[
         Path, typer.Argument(help="Video file (.mp4, .mkv, .mov, .webm), or a folder for PNGs.")
     ],
-    method: Annotated[
-        str | None, typer.Option(help="f2r (default) or stbn.", rich_help_panel=MODEL)
-    ] = None,
-    weights: Annotated[
-        str | None,
-        typer.Option(
-            help="Checkpoint file or release name (default: the method's release).",
-            rich_help_panel=MODEL,
-        ),
-    ] = None,
-    sigma: Annotated[
-        float | None,
-        typer.Option(help="Noise level, 0-255 scale (default: estimated).", rich_help_panel=MODEL),
-    ] = None,
-    offline: Annotated[
-        bool, typer.Option(help="Never download weights.", rich_help_panel=MODEL)
-    ] = False,
-    start: Annotated[
-        str | None, typer.Option(help="Start time (s or h:mm:ss).", rich_help_panel=IO)
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option(help="End time (s or h:mm:ss).", rich_help_panel=IO)
-    ] = None,
-    fps: Annotated[
-        float | None, typer.Option(help="Frame rate of image-sequence input.", rich_help_panel=IO)
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", "-y", help="Replace OUTPUT.", rich_help_panel=IO)
-    ] = False,
-    ignore_errors: Annotated[
-        bool,
-        typer.Option(
-            help="Skip damaged parts of the input instead of stopping.", rich_help_panel=IO
-        ),
-    ] = False,
-    codec: Annotated[
-        str | None,
-        typer.Option(help="libx264 (default), libx265, libsvtav1, ffv1...", rich_help_panel=ENC),
-    ] = None,
-    crf: Annotated[
-        float | None,
-        typer.Option(help="Constant quality (default: visually lossless).", rich_help_panel=ENC),
-    ] = None,
-    preset: Annotated[
-        str | None, typer.Option(help="Encoder speed preset.", rich_help_panel=ENC)
-    ] = None,
-    pix_fmt: Annotated[
-        str | None, typer.Option(help="Pixel format (default: the input's).", rich_help_panel=ENC)
-    ] = None,
-    lossless: Annotated[bool, typer.Option(help="Encode losslessly.", rich_help_panel=ENC)] = False,
-    encoder_opt: Annotated[
-        list[str] | None,
-        typer.Option(help="Extra encoder option KEY=VALUE (repeatable).", rich_help_panel=ENC),
-    ] = None,
-    audio: Annotated[
-        Audio,
-        typer.Option(help="Copy audio as is, re-encode to AAC, or drop it.", rich_help_panel=ENC),
-    ] = Audio.copy,
-    device: Annotated[
-        str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=PERF)
-    ] = "auto",
-    precision: Annotated[
-        Precision, typer.Option(help="Compute precision.", rich_help_panel=PERF)
-    ] = (Precision.auto),
-    tile: Annotated[
-        str, typer.Option(help="Tile size: auto, 0 (whole frames) or pixels.", rich_help_panel=PERF)
-    ] = "auto",
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print nothing but errors.", rich_help_panel=OUT)
-    ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON report on stdout.", rich_help_panel=OUT)
-    ] = False,
+    method: Method = None,
+    weights: Weights = None,
+    sigma: Sigma = None,
+    offline: Offline = False,
+    start: Start = None,
+    end: End = None,
+    fps: Fps = None,
+    overwrite: Overwrite = False,
+    ignore_errors: IgnoreErrors = False,
+    codec: Codec = None,
+    crf: Crf = None,
+    preset: EncoderPreset = None,
+    pix_fmt: PixFmt = None,
+    lossless: Lossless = False,
+    encoder_opt: EncoderOpt = None,
+    audio: AudioOption = Audio.copy,
+    device: Device = "auto",
+    precision: PrecisionOption = (Precision.auto),
+    tile: Tile = "auto",
+    quiet: Quiet = False,
+    as_json: Json = False,
 ) -> None:
     """Denoise a video, keeping its audio, timing, colour, bit depth and size."""
     observer = ConsoleObserver(quiet=quiet)
     try:
-        begin, finish = parse_time(start, "--start"), parse_time(end, "--end")
+        options = run_options(
+            sigma=sigma, start=start, end=end, fps=fps, overwrite=overwrite,
+            ignore_errors=ignore_errors, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+            lossless=lossless, encoder_opt=encoder_opt, audio=audio, device=device,
+            precision=precision, tile=tile,
+        )  # fmt: skip
         if fps is not None and not input.is_dir():
             raise UsageError("--fps applies to image-sequence input only")
         check_input(input, fps)  # before torch loads: a bad input is said at once
-        from vdenoise.io.encoding import EncodeOptions
-
-        options = EncodeOptions(
-            codec=codec,
-            crf=crf,
-            preset=preset,
-            pix_fmt=pix_fmt,
-            lossless=lossless,
-            extra=parse_encoder_opts(encoder_opt or []),
-        )
         from vdenoise import checkpoint
         from vdenoise.device import select_device
         from vdenoise.pipeline import denoise_video
@@ -186,23 +105,7 @@ def denoise(
         observer.note(f"weights: {source}")
         if warning := checkpoint.unverified_note(model):
             observer.note(warning)
-        report = denoise_video(
-            input,
-            output,
-            model,
-            sigma=sigma,
-            encode=options,
-            audio=audio.value,
-            device=device,
-            precision=precision.value,
-            tile=parse_tile(tile),
-            start=begin,
-            end=finish,
-            fps=fps,
-            overwrite=overwrite,
-            ignore_errors=ignore_errors,
-            observer=observer,
-        )
+        report = denoise_video(input, output, model, observer=observer, **options)
     except (VdenoiseError, KeyboardInterrupt) as e:
         observer.stop()
         fail(e, as_json)

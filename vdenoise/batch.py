@@ -1,0 +1,238 @@
+"""Many videos in one command: which outputs to make, running them, and the manifest.
+
+`plan` turns files, folders (searched recursively, sub-folders mirrored) and glob patterns into
+(input, output) pairs under one output folder. `run_batch` denoises them one after another or
+in worker processes, each file on its own: one that fails is recorded and the others go on. The
+manifest (JSON Lines) gets one record per file as soon as it ends, so an interrupted batch
+keeps what it finished, and `skip_existing` resumes it: outputs are written atomically, so an
+output that exists is complete.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from vdenoise.errors import UsageError, VdenoiseError
+
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mts", ".m2ts", ".ts", ".mxf", ".mpg"}
+    | {".mpeg", ".wmv", ".flv", ".3gp", ".y4m"}
+)
+MANIFEST = "vdenoise-manifest.jsonl"
+
+
+@dataclass(frozen=True)
+class Job:
+    input: Path
+    output: Path
+
+
+@dataclass
+class Outcome:
+    """One file's line in the manifest."""
+
+    input: str
+    output: str
+    status: str  # done, failed, skipped
+    frames: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    sigma: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Settings:
+    """What every file of a batch is denoised with: the model's choice and `denoise_video`'s
+    keyword options (sigma, encode, audio, device, precision, tile...)."""
+
+    method: str | None = None
+    weights: str | None = None
+    offline: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _videos_in(folder: Path) -> Iterator[Path]:
+    for path in sorted(folder.rglob("*")):
+        if (
+            path.suffix.lower() in VIDEO_SUFFIXES
+            and path.is_file()
+            and not path.name.startswith(".")
+        ):
+            yield path
+
+
+def plan(
+    items: list[str], outdir: Path, container: str | None = None, suffix: str = ""
+) -> list[Job]:
+    """The (input, output) pairs for files, folders and glob patterns, in a stable order.
+
+    A folder's videos keep their sub-folders under `outdir`; a file keeps its name. `container`
+    (e.g. "mkv") replaces each input's extension; `suffix` is added to the stem."""
+    found: list[tuple[Path, Path]] = []  # (input, its path relative to outdir)
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found += [(video, video.relative_to(path)) for video in _videos_in(path)]
+        elif path.exists():
+            found.append((path, Path(path.name)))
+        elif any(c in item for c in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            found += [(m, Path(m.name)) for m in matches if m.is_file()]
+            if not matches:
+                raise UsageError(f"nothing matches {item}")
+        else:
+            raise UsageError(f"{item} does not exist")
+    if not found:
+        raise UsageError("no video files to denoise", "give files, folders or patterns")
+    jobs: dict[Path, Job] = {}
+    for source, relative in found:
+        extension = f".{container.lstrip('.')}" if container else relative.suffix
+        target = outdir / relative.with_name(relative.stem + suffix + extension)
+        if target in jobs and jobs[target].input.resolve() != source.resolve():
+            raise UsageError(
+                f"{jobs[target].input} and {source} would both be written to {target}",
+                "denoise them into separate folders, or rename one",
+            )
+        jobs[target] = Job(source, target)
+    return list(jobs.values())
+
+
+def append(manifest: Path, outcome: Outcome) -> None:
+    """One JSON line per file, written (and flushed) as soon as the file ends."""
+    with open(manifest, "a", encoding="utf-8") as f:
+        f.write(json.dumps(asdict(outcome)) + "\n")
+
+
+# -- the work of one file, the same in this process and in a worker -----------------------------
+_worker_model: Any = None
+
+
+def load(settings: Settings) -> Any:
+    """The model for the batch (loaded once per process)."""
+    from vdenoise.checkpoint import load_model
+    from vdenoise.device import select_device
+
+    device = select_device(settings.options.get("device", "auto"))
+    return load_model(settings.method, settings.weights, settings.offline, device.type)[0]
+
+
+def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) -> Outcome:
+    """Denoise one file; a failure becomes a failed outcome, never an exception (but an
+    interrupt goes on up)."""
+    from vdenoise.pipeline import denoise_video
+
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        report = denoise_video(job.input, job.output, model, observer=observer, **settings.options)
+    except VdenoiseError as e:
+        return Outcome(str(job.input), str(job.output), "failed", error=str(e))
+    except Exception as e:  # a bug or a library's surprise must not stop the other files
+        return Outcome(str(job.input), str(job.output), "failed", error=f"{type(e).__name__}: {e}")
+    return Outcome(
+        str(job.input), str(job.output), "done", report.frames, round(report.seconds, 3),
+        round(report.fps, 3), report.sigma,
+    )  # fmt: skip
+
+
+def _start_worker(settings: Settings, threads: int) -> None:
+    import signal
+
+    import torch
+
+    global _worker_model
+    signal.signal(signal.SIGTERM, _interrupted)  # stopped by the batch: clean up as on Ctrl-C
+    torch.set_num_threads(threads)
+    _worker_model = load(settings)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _work(job: Job, settings: Settings) -> Outcome:
+    return denoise_one(_worker_model, job, settings)
+
+
+# -- running a batch ---------------------------------------------------------------------------
+def run_batch(
+    jobs: list[Job],
+    settings: Settings,
+    manifest: Path,
+    *,
+    workers: int = 1,
+    skip_existing: bool = False,
+    started: Callable[[Job], None] = lambda job: None,
+    ended: Callable[[Outcome], None] = lambda outcome: None,
+    observer: Any = None,
+) -> list[Outcome]:
+    """Denoise every job (in `workers` processes when > 1); returns the outcomes in job order.
+
+    `ended` is told about each file as it ends; with one worker, `started` is told as each
+    begins and `observer` follows its frames (progress)."""
+    outcomes: dict[Job, Outcome] = {}
+    todo = []
+    for job in jobs:
+        if skip_existing and job.output.exists():
+            outcomes[job] = Outcome(str(job.input), str(job.output), "skipped")
+            append(manifest, outcomes[job])
+            ended(outcomes[job])
+        else:
+            todo.append(job)
+    if workers <= 1:
+        model = load(settings) if todo else None
+        for job in todo:
+            started(job)
+            outcomes[job] = denoise_one(model, job, settings, observer)
+            append(manifest, outcomes[job])
+            ended(outcomes[job])
+    elif todo:
+        _in_workers(todo, settings, manifest, workers, outcomes, ended)
+    return [outcomes[job] for job in jobs]
+
+
+def _in_workers(
+    todo: list[Job],
+    settings: Settings,
+    manifest: Path,
+    workers: int,
+    outcomes: dict[Job, Outcome],
+    ended: Callable[[Outcome], None],
+) -> None:
+    """Worker processes sharing the cores, each with its own model and torch threads."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(
+        workers, get_context("spawn"), initializer=_start_worker, initargs=(settings, threads)
+    )
+    pending: dict[Future[Outcome], Job] = {}
+    try:
+        for job in todo:
+            pending[pool.submit(_work, job, settings)] = job
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = pending.pop(future)
+                try:
+                    outcomes[job] = future.result()
+                except Exception as e:  # the worker died (killed, out of memory)
+                    outcomes[job] = Outcome(
+                        str(job.input), str(job.output), "failed",
+                        error=f"the worker process stopped ({type(e).__name__})",
+                    )  # fmt: skip
+                append(manifest, outcomes[job])
+                ended(outcomes[job])
+    except BaseException:  # interrupted: each worker removes its partial output and stops
+        # (the executor has no public way to stop running workers)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
