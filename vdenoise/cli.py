@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vdenoise import __version__, cli_bench, cli_training, weights
+from vdenoise import __version__, cli_batch, cli_bench, cli_training, weights
 from vdenoise.cli_options import (
     Audio,
     AudioOption,
@@ -278,6 +278,7 @@ def models_card(
         fail(e, False)
 
 
+app.command(cls=Command)(cli_batch.batch)
 app.command(cls=Command)(cli_training.fit)
 app.command(cls=Command)(cli_training.train)
 app.command(cls=Command)(cli_bench.bench)

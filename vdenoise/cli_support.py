@@ -34,6 +34,7 @@ class Command(TyperCommand):
         for param in self.get_params(ctx):
             if param.param_type_name == "argument":
                 name = (param.metavar or param.name or "").upper()
+                name += "..." if param.nargs != 1 else ""
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -120,3 +121,74 @@ class BenchProgress(_StderrStatus):
     def advance(self, what: str) -> None:
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, advance=1, description=what)
+
+
+class BatchProgress(_StderrStatus):
+    """What `batch` shows: a bar over the files, one over the current file's frames (one worker),
+    a line per failure as it happens, and a summary."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        super().__init__(quiet)
+        self.file_task: Any = None
+        self.frames = _FileFrames(self)
+
+    def start(self, files: int) -> None:
+        self._start(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            description="files",
+            total=files,
+        )
+
+    def started(self, job: Any) -> None:
+        if self.progress is not None and self.file_task is not None:
+            self.progress.remove_task(self.file_task)
+            self.file_task = None
+        self.current = Path(job.input).name
+
+    def ended(self, outcome: Any) -> None:
+        if outcome.status == "failed":
+            self.console.print(
+                f"[red]✗[/red] {outcome.input}: {outcome.error}", highlight=False, soft_wrap=True
+            )
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task, 1)
+
+    def summary(self, outcomes: list[Any], manifest: Path) -> None:
+        counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+        frames = sum(o.frames for o in outcomes)
+        mark = "[red]✗[/red]" if counts["failed"] else "[green]✓[/green]"
+        self.console.print(
+            f"{mark} {counts['done']} done ({frames} frames), {counts['skipped']} skipped, "
+            f"{counts['failed']} failed · manifest {manifest}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for outcome in outcomes:
+            if outcome.status == "failed":
+                self.console.print(
+                    f"  failed: {outcome.input}: {outcome.error}", highlight=False, soft_wrap=True
+                )
+
+
+class _FileFrames:
+    """The pipeline's observer for the file `BatchProgress` is on: its frames as a second bar."""
+
+    def __init__(self, owner: BatchProgress) -> None:
+        self.owner = owner
+
+    def note(self, message: str) -> None:
+        pass  # per-file notes would drown the batch's lines; the manifest keeps the facts
+
+    def start(self, total: int | None, began: float) -> None:
+        progress = self.owner.progress
+        if progress is not None:
+            self.owner.file_task = progress.add_task(
+                getattr(self.owner, "current", "frames"), total=total, began=began
+            )
+
+    def advance(self, frames: int) -> None:
+        progress = self.owner.progress
+        if progress is not None and self.owner.file_task is not None:
+            progress.advance(self.owner.file_task, frames)

@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.clipmaker import ClipSpec, make_clip, raw_planes
+from vdenoise.batch import plan
+from vdenoise.cli import app
+from vdenoise.errors import UsageError
+
+runner = CliRunner()
+
+
+def batch(*args):
+    return runner.invoke(app, ["batch", *map(str, args)])
+
+
+@pytest.fixture
+def shoot(tmp_path):
+    """Three short clips, one in a sub-folder, as a shoot's card holds them."""
+    folder = tmp_path / "card"
+    (folder / "day2").mkdir(parents=True)
+    for i, name in enumerate(["a.mp4", "b.mov", "day2/c.mp4"]):
+        make_clip(folder / name, ClipSpec(frames=5 + i, width=48, height=32))
+    (folder / "notes.txt").write_text("not a video")
+    return folder
+
+
+def manifest(folder):
+    lines = (folder / "vdenoise-manifest.jsonl").read_text().splitlines()
+    return {json.loads(line)["input"].split("card/")[-1]: json.loads(line) for line in lines}
+
+
+def test_plan_mirrors_folders_and_renames_as_asked(shoot, tmp_path):
+    out = tmp_path / "out"
+    jobs = plan([str(shoot)], out, container="mkv", suffix="_dn")
+    assert [j.output.relative_to(out).as_posix() for j in jobs] == [
+        "a_dn.mkv",
+        "b_dn.mkv",
+        "day2/c_dn.mkv",
+    ]
+    assert [j.input.name for j in plan([str(shoot / "*.mp4")], out)] == ["a.mp4"]
+    assert len(plan([str(shoot / "a.mp4"), str(shoot)], out)) == 3  # the same file once
+    other = make_clip(tmp_path / "a.mp4", ClipSpec(frames=2))
+    with pytest.raises(UsageError, match="would both be written"):
+        plan([str(shoot / "a.mp4"), str(other)], out)
+    with pytest.raises(UsageError, match="nothing matches"):
+        plan([str(shoot / "*.avi")], out)
+
+
+def test_two_jobs_give_the_same_outputs_as_one_at_a_time(shoot, tmp_path, checkpoints):
+    weights = checkpoints["f2r"][1]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert batch(shoot, "-o", one, "--weights", weights, "--sigma", "10").exit_code == 0
+    result = batch(shoot, "-o", two, "--weights", weights, "--sigma", "10", "--jobs", "2")
+    assert result.exit_code == 0, result.stderr
+    for name in ("a.mp4", "b.mov", "day2/c.mp4"):
+        first, second = raw_planes(one / name), raw_planes(two / name)
+        assert len(first) == len(second) == {"a.mp4": 5, "b.mov": 6, "day2/c.mp4": 7}[name]
+        for p, q in zip(first, second, strict=True):
+            assert all(np.array_equal(x, y) for x, y in zip(p, q, strict=True))
+    records = manifest(two)
+    assert {r["status"] for r in records.values()} == {"done"}
+    assert records["day2/c.mp4"]["frames"] == 7 and records["a.mp4"]["fps"] > 0
+
+
+def test_a_damaged_file_fails_alone(shoot, tmp_path, checkpoints):
+    (shoot / "broken.mp4").write_bytes(b"\x00" * 4000)
+    out = tmp_path / "out"
+    result = batch(shoot, "-o", out, "--weights", checkpoints["f2r"][1], "--sigma", "10")
+    assert result.exit_code == 1
+    records = manifest(out)
+    assert records["broken.mp4"]["status"] == "failed"
+    assert "not a readable video" in records["broken.mp4"]["error"]
+    assert [records[n]["status"] for n in ("a.mp4", "b.mov", "day2/c.mp4")] == ["done"] * 3
+    assert "1 failed" in result.stderr and "failed: " in result.stderr
+    assert not (out / "broken.mp4").exists() and "Traceback" not in result.stderr
+
+
+def test_skip_existing_resumes(shoot, tmp_path, checkpoints):
+    out = tmp_path / "out"
+    common = ("-o", out, "--weights", checkpoints["f2r"][1], "--sigma", "10")
+    assert batch(shoot / "a.mp4", *common).exit_code == 0
+    done = (out / "a.mp4").stat().st_mtime_ns
+    result = batch(shoot, *common, "--skip-existing")
+    assert result.exit_code == 0, result.stderr
+    assert (out / "a.mp4").stat().st_mtime_ns == done
+    lines = [json.loads(x) for x in (out / "vdenoise-manifest.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in lines] == ["done", "skipped", "done", "done"]
+    assert batch(shoot, *common).exit_code == 1  # without it, existing outputs are refused
