@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -128,9 +129,10 @@ def load(settings: Settings) -> Any:
 def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) -> Outcome:
     """Denoise one file; a failure becomes a failed outcome, never an exception (but an
     interrupt goes on up)."""
-    from vdenoise.pipeline import denoise_video
+    from vdenoise.pipeline import denoise_video, remove_stale_partials
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(job.output)  # a retried file's killed first attempt
     try:
         report = denoise_video(job.input, job.output, model, observer=observer, **settings.options)
     except VdenoiseError as e:
@@ -169,12 +171,14 @@ def run_batch(
     manifest: Path,
     *,
     workers: int = 1,
+    cluster: str | None = None,
     skip_existing: bool = False,
     started: Callable[[Job], None] = lambda job: None,
     ended: Callable[[Outcome], None] = lambda outcome: None,
     observer: Any = None,
 ) -> list[Outcome]:
-    """Denoise every job (in `workers` processes when > 1); returns the outcomes in job order.
+    """Denoise every job (in `workers` processes when > 1, or as tasks on the Ray cluster at
+    `cluster`); returns the outcomes in job order.
 
     `ended` is told about each file as it ends; with one worker, `started` is told as each
     begins and `observer` follows its frames (progress)."""
@@ -187,7 +191,9 @@ def run_batch(
             ended(outcomes[job])
         else:
             todo.append(job)
-    if workers <= 1:
+    if cluster is not None and todo:
+        _on_ray(todo, settings, manifest, cluster, outcomes, ended)
+    elif workers <= 1:
         model = load(settings) if todo else None
         for job in todo:
             started(job)
@@ -236,3 +242,77 @@ def _in_workers(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- a Ray cluster -------------------------------------------------------------------------------
+RAY_RETRIES = 3  # attempts after a worker process dies (killed, node lost, out of memory)
+
+
+def _on_ray(
+    todo: list[Job],
+    settings: Settings,
+    manifest: Path,
+    address: str,
+    outcomes: dict[Job, Outcome],
+    ended: Callable[[Outcome], None],
+) -> None:
+    """One Ray task per file; Ray re-runs a task whose worker died, and each attempt first
+    removes what a killed one left."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(
+            "--cluster needs Ray, which is not installed",
+            "pip install 'vdenoise[cluster]'",
+        ) from None
+    if not ray.is_initialized():  # "local": a cluster of this machine alone, for the run
+        try:
+            ray.init(
+                address=None if address == "local" else address,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                include_dashboard=False,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise VdenoiseError(
+                f"cannot reach the Ray cluster at {address} ({e})",
+                "start one with `ray start --head`, or use --cluster local",
+            ) from None
+    device = str(settings.options.get("device", "auto"))
+    gpus = 1 if device.startswith("cuda") or (device == "auto" and _cluster_has_gpus(ray)) else 0
+    task = ray.remote(_ray_task).options(
+        num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES, retry_exceptions=False
+    )
+    pending = {task.remote(job, settings): job for job in todo}
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                job = pending.pop(ref)
+                try:
+                    outcomes[job] = ray.get(ref)
+                except Exception as e:  # every attempt's worker died
+                    outcomes[job] = Outcome(
+                        str(job.input), str(job.output), "failed",
+                        error=f"the Ray task failed {RAY_RETRIES + 1} times ({type(e).__name__})",
+                    )  # fmt: skip
+                append(manifest, outcomes[job])
+                ended(outcomes[job])
+    except BaseException:
+        for ref in pending:  # an interrupt: the running tasks stop and remove their partials
+            ray.cancel(ref)
+        raise
+
+
+def _cluster_has_gpus(ray: Any) -> bool:
+    return bool(ray.cluster_resources().get("GPU"))
+
+
+_ray_models: dict[str, Any] = {}  # per Ray worker process: the batch's model, loaded once
+
+
+def _ray_task(job: Job, settings: Settings) -> Outcome:
+    key = json.dumps([settings.method, settings.weights, settings.options.get("device")])
+    if key not in _ray_models:
+        _ray_models[key] = load(settings)
+    return denoise_one(_ray_models[key], job, settings)

@@ -87,6 +87,14 @@ def batch(
             rich_help_panel=PERF,
         ),
     ] = 1,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on a Ray cluster: its address, auto (the one Ray finds) or local "
+            "(start one here); needs `pip install 'vdenoise[cluster]'`.",
+            rich_help_panel=PERF,
+        ),
+    ] = None,
     method: Method = None,
     weights: Weights = None,
     sigma: Sigma = None,
@@ -118,6 +126,8 @@ def batch(
             lossless=lossless, encoder_opt=encoder_opt, audio=audio, device=device,
             precision=precision, tile=tile,
         )  # fmt: skip
+        if cluster is not None and jobs > 1:
+            raise UsageError("--jobs is for one machine; on a cluster, Ray places the files")
         if skip_existing and overwrite:
             raise UsageError("--skip-existing and --overwrite contradict each other")
         if output_dir.exists() and not output_dir.is_dir():
@@ -128,7 +138,7 @@ def batch(
         settings = Settings(method, weights, offline, options)
         progress.start(len(todo))
         outcomes = run_batch(
-            todo, settings, record, workers=jobs, skip_existing=skip_existing,
+            todo, settings, record, workers=jobs, cluster=cluster, skip_existing=skip_existing,
             started=progress.started, ended=progress.ended, observer=progress.frames,
         )  # fmt: skip
     except KeyboardInterrupt as e:

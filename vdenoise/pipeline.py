@@ -11,6 +11,7 @@ target and renamed only when everything succeeded.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import queue
@@ -108,6 +109,20 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise UsageError(f"the folder {dst.parent} does not exist")
 
 
+def partial_prefix(dst: Path) -> str:
+    """The start of the hidden temporary name of any run writing `dst` (fixed length)."""
+    return f".vdenoise-{hashlib.sha1(dst.name.encode()).hexdigest()[:8]}-"
+
+
+def remove_stale_partials(dst: Path) -> None:
+    """Remove what a killed run writing `dst` left (nothing cleaned up after a SIGKILL)."""
+    for stale in dst.parent.glob(partial_prefix(dst) + "*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def staged_output(dst: Path, as_folder: bool) -> Iterator[Path]:
     """A hidden temporary path beside `dst`, moved onto it only if the block succeeds.
@@ -115,7 +130,7 @@ def staged_output(dst: Path, as_folder: bool) -> Iterator[Path]:
     Its name has a fixed length (any name `dst` may have fits), and errors raised in the block
     name `dst`, the path the user gave, not the temporary one."""
     token = secrets.token_hex(4)
-    tmp = dst.parent / f".vdenoise-{token}{'' if as_folder else dst.suffix}"
+    tmp = dst.parent / f"{partial_prefix(dst)}{token}{'' if as_folder else dst.suffix}"
     try:
         if as_folder:
             tmp.mkdir()
