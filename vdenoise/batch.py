@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,7 @@ def append(manifest: Path, outcome: Outcome) -> None:
 
 # -- the work of one file, the same in this process and in a worker -----------------------------
 _worker_model: Any = None
+_worker_settings: Any = None
 
 
 def load(settings: Settings) -> Any:
@@ -145,14 +146,17 @@ def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) 
     )  # fmt: skip
 
 
-def _start_worker(settings: Settings, threads: int) -> None:
+def _start_worker(settings: Settings, threads: int, devices: Any) -> None:
     import signal
 
     import torch
 
-    global _worker_model
+    global _worker_model, _worker_settings
     signal.signal(signal.SIGTERM, _interrupted)  # stopped by the batch: clean up as on Ctrl-C
     torch.set_num_threads(threads)
+    if devices is not None:  # this worker's device, dealt round-robin
+        settings = replace(settings, options={**settings.options, "device": devices.get()})
+    _worker_settings = settings
     _worker_model = load(settings)
 
 
@@ -160,8 +164,8 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _work(job: Job, settings: Settings) -> Outcome:
-    return denoise_one(_worker_model, job, settings)
+def _work(job: Job) -> Outcome:
+    return denoise_one(_worker_model, job, _worker_settings)
 
 
 # -- running a batch ---------------------------------------------------------------------------
@@ -171,14 +175,15 @@ def run_batch(
     manifest: Path,
     *,
     workers: int = 1,
+    devices: list[str] | None = None,
     cluster: str | None = None,
     skip_existing: bool = False,
     started: Callable[[Job], None] = lambda job: None,
     ended: Callable[[Outcome], None] = lambda outcome: None,
     observer: Any = None,
 ) -> list[Outcome]:
-    """Denoise every job (in `workers` processes when > 1, or as tasks on the Ray cluster at
-    `cluster`); returns the outcomes in job order.
+    """Denoise every job (in `workers` processes when > 1, dealt `devices` round-robin, or as
+    tasks on the Ray cluster at `cluster`); returns the outcomes in job order.
 
     `ended` is told about each file as it ends; with one worker, `started` is told as each
     begins and `observer` follows its frames (progress)."""
@@ -201,7 +206,7 @@ def run_batch(
             append(manifest, outcomes[job])
             ended(outcomes[job])
     elif todo:
-        _in_workers(todo, settings, manifest, workers, outcomes, ended)
+        _in_workers(todo, settings, manifest, workers, devices, outcomes, ended)
     return [outcomes[job] for job in jobs]
 
 
@@ -210,18 +215,27 @@ def _in_workers(
     settings: Settings,
     manifest: Path,
     workers: int,
+    devices: list[str] | None,
     outcomes: dict[Job, Outcome],
     ended: Callable[[Outcome], None],
 ) -> None:
-    """Worker processes sharing the cores, each with its own model and torch threads."""
+    """Worker processes sharing the cores, each with its own model and torch threads; with
+    `devices`, each worker on one of them (several workers on one GPU keep more than one file
+    in flight there, so decoding and encoding overlap its work)."""
     threads = max(1, (os.cpu_count() or 1) // workers)
+    context = get_context("spawn")
+    dealt = None
+    if devices:
+        dealt = context.Queue()
+        for i in range(workers):
+            dealt.put(devices[i % len(devices)])
     pool = ProcessPoolExecutor(
-        workers, get_context("spawn"), initializer=_start_worker, initargs=(settings, threads)
+        workers, context, initializer=_start_worker, initargs=(settings, threads, dealt)
     )
     pending: dict[Future[Outcome], Job] = {}
     try:
         for job in todo:
-            pending[pool.submit(_work, job, settings)] = job
+            pending[pool.submit(_work, job)] = job
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

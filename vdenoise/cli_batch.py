@@ -87,6 +87,14 @@ def batch(
             rich_help_panel=PERF,
         ),
     ] = 1,
+    devices: Annotated[
+        str | None,
+        typer.Option(
+            help="Spread the workers over these devices, e.g. cuda:0,cuda:1 (--jobs at least "
+            "one per device).",
+            rich_help_panel=PERF,
+        ),
+    ] = None,
     cluster: Annotated[
         str | None,
         typer.Option(
@@ -128,6 +136,13 @@ def batch(
         )  # fmt: skip
         if cluster is not None and jobs > 1:
             raise UsageError("--jobs is for one machine; on a cluster, Ray places the files")
+        spread = [d.strip() for d in devices.split(",") if d.strip()] if devices else None
+        if spread:
+            from vdenoise.device import select_device
+
+            for name in spread:
+                select_device(name)  # an unknown or absent device is said before any work
+            jobs = max(jobs, len(spread))
         if skip_existing and overwrite:
             raise UsageError("--skip-existing and --overwrite contradict each other")
         if output_dir.exists() and not output_dir.is_dir():
@@ -138,7 +153,8 @@ def batch(
         settings = Settings(method, weights, offline, options)
         progress.start(len(todo))
         outcomes = run_batch(
-            todo, settings, record, workers=jobs, cluster=cluster, skip_existing=skip_existing,
+            todo, settings, record, workers=jobs, devices=spread, cluster=cluster,
+            skip_existing=skip_existing,
             started=progress.started, ended=progress.ended, observer=progress.frames,
         )  # fmt: skip
     except KeyboardInterrupt as e:
