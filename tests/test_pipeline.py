@@ -21,7 +21,12 @@ from tests.clipmaker import (
 from tests.conftest import Identity, shared_clip
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io.encoding import EncodeOptions
-from vdenoise.pipeline import denoise_video
+from vdenoise.pipeline import (
+    denoise_video,
+    partial_prefix,
+    remove_stale_partials,
+    staged_output,
+)
 
 FAST = EncodeOptions(preset="ultrafast")
 VFR = [0, 1001, 3003, 4004, 7007, 8008, 9009, 13013, 14014, 15015, 16016]
@@ -275,3 +280,20 @@ def test_progress_is_reported_with_a_total(tmp_path):
     assert whole.total == whole.done == 30
     assert part.done == 9 and abs(part.total - part.done) <= 1  # estimated from the duration
     assert any("cpu" in n for n in whole.notes)
+
+
+def test_errors_name_the_output_not_its_hidden_temporary_file(tmp_path):
+    dst = tmp_path / ("long-" * 49 + ".mp4")  # 250 characters: the temporary name still fits
+    with pytest.raises(VdenoiseError) as caught, staged_output(dst, as_folder=False) as tmp:
+        assert len(tmp.name) < 32 and tmp.parent == tmp_path
+        raise VdenoiseError(f"cannot write {tmp} (No space left on device)")
+    assert str(dst) in caught.value.message and tmp.name not in caught.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_what_a_killed_run_left_is_removed_for_its_output_only(tmp_path):
+    dst, other = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    for target in (dst, other):  # as a SIGKILL leaves them
+        (tmp_path / f"{partial_prefix(target)}deadbeef.mp4").write_bytes(b"partial")
+    remove_stale_partials(dst)
+    assert [p.name for p in tmp_path.iterdir()] == [f"{partial_prefix(other)}deadbeef.mp4"]
