@@ -29,7 +29,7 @@ from torch import nn
 
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.flow import DISFlow, FlowEstimator, warp_bilinear, warp_nearest
-from vdenoise.models.gaussian import posterior_mean
+from vdenoise.models.gaussian import calibrated, posterior_mean
 from vdenoise.models.layers import CentreMaskedConv2d, DilatedResBlock, conv, pad_to_multiple
 
 Flows = tuple[list[torch.Tensor | None], list[torch.Tensor | None]]
@@ -241,6 +241,7 @@ class STBN(VideoDenoiser):
         self.head = DilatedStack(c, c, outputs, config.head_blocks)
         self.carry = Carry(c) if config.carry else None
         self.propagate = True  # False: each frame alone (the temporal path's ablation)
+        self.calibrate = True  # the prior's width measured on the input (`calibrated`)
         self.frames_before = self.frames_after = config.warmup
         self.frames_per_call = config.chunk
         self.spatial_margin = 64
@@ -341,8 +342,10 @@ class STBN(VideoDenoiser):
         prediction = self.prior(clip, sigma)
         centre = clip[:, self.frames_before : clip.shape[1] - self.frames_after]
         with torch.autocast(clip.device.type, enabled=False):
-            s = sigma.view(-1, 1, 1, 1, 1)
-            out = posterior_mean(prediction[:, :, :3], prediction[:, :, 3:], centre, s)
+            mean, factor = prediction[:, :, :3], prediction[:, :, 3:]
+            if self.calibrate:
+                factor = calibrated(mean, factor, centre, sigma)
+            out = posterior_mean(mean, factor, centre, sigma.view(-1, 1, 1, 1, 1))
         return prediction[:, :, :3], out, out
 
     def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
