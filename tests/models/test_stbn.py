@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vdenoise.models.stbn import PRESETS, REFERENCE, STBN
+from vdenoise.models.stbn import PRESETS, REFERENCE, STBN, reaching_flows
 
 NO_CARRY = replace(PRESETS["tiny"], carry=False)
 CONFIGS = {**PRESETS, "reference": REFERENCE, "tiny, no carry": NO_CARRY}
@@ -73,3 +73,17 @@ def test_propagation_off_keeps_each_frame_to_itself():
     (grad,) = torch.autograd.grad(prior[0, 1].sum(), clip)
     assert grad[0, 1].abs().sum() > 0
     assert grad[0, [0, 2, 3]].abs().max() == 0
+
+
+def test_flows_to_farther_frames_are_the_steps_composed():
+    """Frames moving 1.5 px right per frame: frame t finds frame t-2 at 3 px, t+3 at -4.5 px."""
+    steps = torch.zeros(1, 2, 24, 32)
+    steps[:, 0] = 1.5
+    forward = [None] + [steps.clone() for _ in range(6)]  # t -> t-1
+    backward = [-steps.clone() for _ in range(6)] + [None]  # t -> t+1
+    found = {source: flow for flow, source in reaching_flows((forward, backward), 3, 3)}
+    assert sorted(found) == [0, 1, 2, 4, 5, 6]
+    assert torch.allclose(found[1][:, 0], torch.full((1, 24, 32), 3.0))
+    assert torch.allclose(found[6][:, 0, :, 8:], torch.full((1, 24, 24), -4.5))
+    ends = {source: flow for flow, source in reaching_flows((forward, backward), 1, 3)}
+    assert ends[-1] is None and ends[-2] is None and ends[0] is not None
