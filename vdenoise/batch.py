@@ -113,6 +113,23 @@ def append(manifest: Path, outcome: Outcome) -> None:
         f.write(json.dumps(asdict(outcome)) + "\n")
 
 
+def record(
+    job: Job,
+    outcome: Outcome,
+    manifest: Path,
+    outcomes: dict[Job, Outcome],
+    ended: Callable[[Outcome], None],
+) -> None:
+    """A file has ended: kept, written to the manifest, told to the progress."""
+    outcomes[job] = outcome
+    append(manifest, outcome)
+    ended(outcome)
+
+
+def failed(job: Job, error: str) -> Outcome:
+    return Outcome(str(job.input), str(job.output), "failed", error=error)
+
+
 # -- the work of one file, the same in this process and in a worker -----------------------------
 _worker_model: Any = None
 _worker_settings: Any = None
@@ -137,9 +154,9 @@ def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) 
     try:
         report = denoise_video(job.input, job.output, model, observer=observer, **settings.options)
     except VdenoiseError as e:
-        return Outcome(str(job.input), str(job.output), "failed", error=str(e))
+        return failed(job, str(e))
     except Exception as e:  # a bug or a library's surprise must not stop the other files
-        return Outcome(str(job.input), str(job.output), "failed", error=f"{type(e).__name__}: {e}")
+        return failed(job, f"{type(e).__name__}: {e}")
     return Outcome(
         str(job.input), str(job.output), "done", report.frames, round(report.seconds, 3),
         round(report.fps, 3), report.sigma,
@@ -191,9 +208,9 @@ def run_batch(
     todo = []
     for job in jobs:
         if skip_existing and job.output.exists():
-            outcomes[job] = Outcome(str(job.input), str(job.output), "skipped")
-            append(manifest, outcomes[job])
-            ended(outcomes[job])
+            record(
+                job, Outcome(str(job.input), str(job.output), "skipped"), manifest, outcomes, ended
+            )
         else:
             todo.append(job)
     if cluster is not None and todo:
@@ -202,9 +219,7 @@ def run_batch(
         model = load(settings) if todo else None
         for job in todo:
             started(job)
-            outcomes[job] = denoise_one(model, job, settings, observer)
-            append(manifest, outcomes[job])
-            ended(outcomes[job])
+            record(job, denoise_one(model, job, settings, observer), manifest, outcomes, ended)
     elif todo:
         _in_workers(todo, settings, manifest, workers, devices, outcomes, ended)
     return [outcomes[job] for job in jobs]
@@ -241,14 +256,10 @@ def _in_workers(
             for future in done:
                 job = pending.pop(future)
                 try:
-                    outcomes[job] = future.result()
+                    outcome = future.result()
                 except Exception as e:  # the worker died (killed, out of memory)
-                    outcomes[job] = Outcome(
-                        str(job.input), str(job.output), "failed",
-                        error=f"the worker process stopped ({type(e).__name__})",
-                    )  # fmt: skip
-                append(manifest, outcomes[job])
-                ended(outcomes[job])
+                    outcome = failed(job, f"the worker process stopped ({type(e).__name__})")
+                record(job, outcome, manifest, outcomes, ended)
     except BaseException:  # interrupted: each worker removes its partial output and stops
         # (the executor has no public way to stop running workers)
         for process in list(getattr(pool, "_processes", {}).values()):
@@ -304,14 +315,13 @@ def _on_ray(
             for ref in done:
                 job = pending.pop(ref)
                 try:
-                    outcomes[job] = ray.get(ref)
+                    outcome = ray.get(ref)
                 except Exception as e:  # every attempt's worker died
-                    outcomes[job] = Outcome(
-                        str(job.input), str(job.output), "failed",
-                        error=f"the Ray task failed {RAY_RETRIES + 1} times ({type(e).__name__})",
-                    )  # fmt: skip
-                append(manifest, outcomes[job])
-                ended(outcomes[job])
+                    attempts = RAY_RETRIES + 1
+                    outcome = failed(
+                        job, f"the Ray task failed {attempts} times ({type(e).__name__})"
+                    )
+                record(job, outcome, manifest, outcomes, ended)
     except BaseException:
         for ref in pending:  # an interrupt: the running tasks stop and remove their partials
             ray.cancel(ref)
