@@ -73,6 +73,7 @@ def test_stage_two_starts_from_the_posterior_given_the_anchors_uncertainty(sprea
     fast motion), it falls back on the noisy frame."""
     model = F2R(PRESETS["tiny"]).eval()
     model.refiner = NoResidual()
+    model.calibrate = False  # the prior as stated (its calibration: tests/models/test_gaussian)
     anchor, noisy = torch.rand(2, 1, 3, 8, 8).unbind(0)
     factor = torch.zeros(1, 6, 8, 8)
     factor[:, [2, 4, 5]] = spread  # a02, a11, a20: covariance spread^2 I (gaussian.py)

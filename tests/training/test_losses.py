@@ -44,6 +44,7 @@ def improves(loss_fn, params, steps=40, lr=1e-3):
 
 
 def test_stbn_nll_decreases():
+    torch.manual_seed(0)  # a fixed start: 25 steps from a random one vary by tenths
     model = build("stbn", "tiny")
     _, noisy, sigma = textured_clip(frames=3, size=24)
     first, last = improves(lambda: losses.stbn_nll(model, noisy, sigma), model.parameters(), 25)

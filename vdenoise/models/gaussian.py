@@ -60,16 +60,18 @@ def calibrated(
     """The factor scaled, pixel by pixel, so that Sigma's variance matches what the noisy
     frames say it is around that pixel.
 
-    The blind mean never sees its own pixel, so y - mu = (x - mu) + noise with independent terms:
-    E[(y - mu)^2] = Sigma + s^2. The prior's width is thus measured on the input itself (the
-    method of moments; self-supervised), averaged over a window around each pixel, over pixels
-    far enough from 0 and 1 that clipping cannot bias it, and only ever narrowed: a prior trained
-    wider than its error (as STBN's is at low noise: 9.1 predicted against 5.8 actual on the
-    validation sequences at sigma 10) makes the posterior keep too much noise. `mean`, `noisy`:
-    [B, ..., 3, H, W]; `factor` [B, ..., 6, H, W]; `sigma` [B]."""
+    A blind prior's mean never sees its pixel, so y - mu = (x - mu) + noise with independent
+    terms: E[(y - mu)^2] = Sigma + s^2. The prior's width is thus measured on the input itself
+    (the method of moments; self-supervised), averaged over a window around each pixel, over
+    pixels far enough from 0 and 1 that clipping cannot bias it, and only ever narrowed: a prior
+    trained wider than its error (as STBN's is at low noise: 9.1 predicted against 5.8 actual on
+    the validation sequences at sigma 10) makes the posterior keep too much noise. `mean`,
+    `noisy`: [..., 3, H, W]; `factor` [..., 6, H, W]; `sigma`: the noise std, one per item of
+    the first dimension [B], or a map broadcastable to [..., 1, H, W]."""
     lead, (height, width) = mean.shape[:-3], mean.shape[-2:]
-    s = sigma.float().view(-1, *([1] * (mean.dim() - 1))).expand(*lead, 1, 1, 1)
-    s = s.reshape(-1, 1, 1, 1)
+    if sigma.dim() == 1:  # one level per item: the same for all its frames and pixels
+        sigma = sigma.view(-1, *([1] * (mean.dim() - 1)))
+    s = sigma.float().expand(*lead, 1, height, width).reshape(-1, 1, height, width)
     mean = mean.float().reshape(-1, 3, height, width)
     noisy = noisy.float().reshape(-1, 3, height, width)
     variance = covariance(factor.float().reshape(-1, 6, height, width))[:, [0, 3, 5]]
@@ -79,15 +81,17 @@ def calibrated(
             inside.sum(1, keepdim=True),
             (variance * inside).sum(1, keepdim=True),
             ((noisy - mean).pow(2) * inside).sum(1, keepdim=True),
+            s.pow(2) * inside.sum(1, keepdim=True),
         ],
         1,
     )
     local = F.avg_pool2d(
         sums, CALIBRATION_WINDOW, 1, CALIBRATION_WINDOW // 2, count_include_pad=False
     )
-    count, predicted, measured = local.clamp_min(1e-6).unbind(1)
-    ratio = ((measured / count - s[:, 0] ** 2) / (predicted / count)).clamp(0.01, 1.0)
+    count, predicted, measured, noise = local.unbind(1)
+    ratio = ((measured - noise) / predicted.clamp_min(1e-12)).clamp(0.01, 1.0)
     scale = torch.where(count > 0.15, ratio.sqrt(), torch.ones_like(ratio))  # else: clipped
+    scale = scale.detach()  # a statistic of the input, not something to train through
     return factor * scale.view(*lead, 1, height, width).to(factor.dtype)
 
 
