@@ -1,6 +1,12 @@
 import torch
 
-from vdenoise.models.gaussian import calibrated, covariance, negative_log_likelihood, posterior_mean
+from vdenoise.models.gaussian import (
+    box_mean,
+    calibrated,
+    covariance,
+    negative_log_likelihood,
+    posterior_mean,
+)
 
 
 def _random(n=5):
@@ -77,3 +83,11 @@ def test_calibration_narrows_a_prior_wider_than_its_error():
     assert kept.max() <= 1 and kept.mean() > 0.9
     narrow = factor_of(1 / 255)
     assert torch.equal(calibrated(mean, narrow, noisy, sigma), narrow)
+
+
+def test_box_mean_is_the_windowed_mean_over_the_part_inside_the_frame() -> None:
+    x = torch.rand(2, 4, 37, 23, generator=torch.Generator().manual_seed(0))
+    direct = torch.nn.functional.avg_pool2d(x, 31, 1, 15, count_include_pad=False)
+    assert torch.allclose(box_mean(x, 31), direct, atol=1e-5)
+    corner = x[0, 0, :16, :16].mean()  # the window of pixel (0, 0) holds 16 x 16 in-frame pixels
+    assert torch.allclose(box_mean(x, 31)[0, 0, 0, 0], corner, atol=1e-6)
