@@ -3,7 +3,8 @@ train a new refiner that starts from the posterior mean of anchor and frame, on 
 with synthetic noise, through the trainer of `vdenoise train` (stage 2 only).
 
     python scripts/retrain_refiner.py weights/f2r-small.safetensors -o f2r-small-v2.safetensors \
-        --data ../shared/data/trainpack [--minutes 40] [--noise gaussian:5-55]
+        --data ../shared/data/trainpack [--minutes 40] [--noise gaussian:5-55] \
+        [--refiner-width 24] [--resume]
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--crop", type=int, default=96)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--refiner-width", type=int, help="default: the start's")
+    parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
     args = parser.parse_args()
     start = load_checkpoint(args.start)
     if not isinstance(start, F2R) or not start.config.uncertainty:
         sys.exit("error: an F2R checkpoint with the anchor's uncertainty is needed")
-    model = F2R(replace(start.config, posterior=True, highpass=False))
+    width = args.refiner_width or start.config.refiner_width
+    model = F2R(replace(start.config, posterior=True, highpass=False, refiner_width=width))
     model.estimator.load_state_dict(start.estimator.state_dict())
     device = torch.device("cpu")
     sources = find_sequences(args.data / "train")
@@ -68,6 +72,8 @@ def main() -> None:
         model, sampler, settings, args.output, device, describe,
         lambda m: validate(m, held_out, val_noise, device),
     )  # fmt: skip
+    if args.resume:
+        trainer.resume()
     trainer.run(TrainingProgress())
 
 
