@@ -2,10 +2,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
+import vdenoise.batch
 from tests.clipmaker import ClipSpec, make_clip, raw_planes
-from vdenoise.batch import plan
+from vdenoise.batch import Settings, load, plan, run_batch, shares_models
 from vdenoise.cli import app
 from vdenoise.errors import UsageError
 
@@ -49,6 +51,15 @@ def test_plan_mirrors_folders_and_renames_as_asked(shoot, tmp_path):
         plan([str(shoot / "*.avi")], out)
 
 
+def same_frames(a, b):
+    """The frame count of two videos whose decoded frames are identical (else fails)."""
+    first, second = raw_planes(a), raw_planes(b)
+    assert len(first) == len(second)
+    for p, q in zip(first, second, strict=True):
+        assert all(np.array_equal(x, y) for x, y in zip(p, q, strict=True))
+    return len(first)
+
+
 # Lossless, so what is compared is the denoised frames themselves: libx264 fed the same frames
 # is not bit-reproducible from run to run in our threaded pipeline (1 encode in 5 differed).
 LOSSLESS = ("--codec", "ffv1", "--container", "mkv")
@@ -61,10 +72,9 @@ def test_two_jobs_give_the_same_outputs_as_one_at_a_time(shoot, tmp_path, checkp
     result = batch(shoot, "-o", two, *common, "--jobs", "2")
     assert result.exit_code == 0, result.stderr
     for name in ("a.mkv", "b.mkv", "day2/c.mkv"):
-        first, second = raw_planes(one / name), raw_planes(two / name)
-        assert len(first) == len(second) == {"a.mkv": 5, "b.mkv": 6, "day2/c.mkv": 7}[name]
-        for p, q in zip(first, second, strict=True):
-            assert all(np.array_equal(x, y) for x, y in zip(p, q, strict=True))
+        assert (
+            same_frames(one / name, two / name) == {"a.mkv": 5, "b.mkv": 6, "day2/c.mkv": 7}[name]
+        )
     records = manifest(two)
     assert {r["status"] for r in records.values()} == {"done"}
     assert records["day2/c.mp4"]["frames"] == 7 and records["a.mp4"]["fps"] > 0
@@ -94,3 +104,52 @@ def test_skip_existing_resumes(shoot, tmp_path, checkpoints):
     lines = [json.loads(x) for x in (out / "vdenoise-manifest.jsonl").read_text().splitlines()]
     assert [r["status"] for r in lines] == ["done", "skipped", "done", "done"]
     assert batch(shoot, *common).exit_code == 1  # without it, existing outputs are refused
+
+
+def test_files_in_flight_can_share_one_model(shoot, tmp_path, checkpoints, monkeypatch):
+    settings = Settings(weights=str(checkpoints["f2r"][1]), options=lossless_options())
+    jobs = plan([str(shoot)], tmp_path / "one", container="mkv")
+    run_batch(jobs, settings, tmp_path / "one.jsonl")
+    loads = []
+    monkeypatch.setattr(vdenoise.batch, "load", lambda s: loads.append(s) or load(s))
+    shared = plan([str(shoot)], tmp_path / "shared", container="mkv")
+    outcomes = run_batch(shared, settings, tmp_path / "two.jsonl", workers=3, share_models=True)
+    assert [o.status for o in outcomes] == ["done"] * 3 and len(loads) == 1
+    for first, second in zip(jobs, shared, strict=True):
+        assert same_frames(first.output, second.output) > 0
+
+
+def test_an_interrupt_stops_the_files_in_flight_and_removes_their_partials(tmp_path, checkpoints):
+    folder = tmp_path / "long"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        make_clip(folder / name, ClipSpec(frames=60 if name != "a.mp4" else 3, width=96))
+    settings = Settings(weights=str(checkpoints["f2r"][1]), options={"sigma": 10.0})
+    out = tmp_path / "out"
+
+    def first_ends(outcome):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(
+            plan([str(folder)], out), settings, tmp_path / "m.jsonl", workers=2,
+            share_models=True, ended=first_ends,
+        )  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4"]  # b, c stopped mid-file or not begun
+
+
+def test_models_are_shared_on_accelerators_only(monkeypatch):
+    assert not shares_models(Settings(options={"device": "cpu"}), None)
+    assert not shares_models(Settings(), ["cpu"])
+    monkeypatch.setattr(
+        "vdenoise.device.select_device",
+        lambda name: torch.device("cuda" if "cuda" in name else "cpu"),
+    )
+    assert shares_models(Settings(), ["cuda:0", "cuda:1"])
+    assert not shares_models(Settings(), ["cuda:0", "cpu"])
+
+
+def lossless_options():
+    from vdenoise.io.encoding import EncodeOptions
+
+    return {"sigma": 10.0, "encode": EncodeOptions(codec="ffv1")}

@@ -1,8 +1,9 @@
 """Many videos in one command: which outputs to make, running them, and the manifest.
 
 `plan` turns files, folders (searched recursively, sub-folders mirrored) and glob patterns into
-(input, output) pairs under one output folder. `run_batch` denoises them one after another or
-in worker processes, each file on its own: one that fails is recorded and the others go on. The
+(input, output) pairs under one output folder. `run_batch` denoises them one after another, in
+worker processes (CPUs), or several at once in threads sharing one model per device (GPUs),
+each file on its own: one that fails is recorded and the others go on. The
 manifest (JSON Lines) gets one record per file as soon as it ends, so an interrupted batch
 keeps what it finished, and `skip_existing` resumes it: outputs are written atomically, so an
 output that exists is complete.
@@ -14,8 +15,17 @@ import glob
 import json
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -144,6 +154,20 @@ def load(settings: Settings) -> Any:
     return load_model(settings.method, settings.weights, settings.offline, device.type)[0]
 
 
+def on_device(settings: Settings, device: str) -> Settings:
+    return replace(settings, options={**settings.options, "device": device})
+
+
+def shares_models(settings: Settings, devices: list[str] | None) -> bool:
+    """Whether files in flight share one model per device (threads) rather than each worker
+    having its own (processes): on accelerators, whose work overlaps the CPU's decoding and
+    encoding of the other files; on CPUs, processes keep the cores apart."""
+    from vdenoise.device import select_device
+
+    names = devices or [str(settings.options.get("device", "auto"))]
+    return all(select_device(name).type != "cpu" for name in names)
+
+
 def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) -> Outcome:
     """Denoise one file; a failure becomes a failed outcome, never an exception (but an
     interrupt goes on up)."""
@@ -172,7 +196,7 @@ def _start_worker(settings: Settings, threads: int, devices: Any) -> None:
     signal.signal(signal.SIGTERM, _interrupted)  # stopped by the batch: clean up as on Ctrl-C
     torch.set_num_threads(threads)
     if devices is not None:  # this worker's device, dealt round-robin
-        settings = replace(settings, options={**settings.options, "device": devices.get()})
+        settings = on_device(settings, devices.get())
     _worker_settings = settings
     _worker_model = load(settings)
 
@@ -195,12 +219,15 @@ def run_batch(
     devices: list[str] | None = None,
     cluster: str | None = None,
     skip_existing: bool = False,
+    share_models: bool | None = None,
     started: Callable[[Job], None] = lambda job: None,
     ended: Callable[[Outcome], None] = lambda outcome: None,
     observer: Any = None,
 ) -> list[Outcome]:
-    """Denoise every job (in `workers` processes when > 1, dealt `devices` round-robin, or as
-    tasks on the Ray cluster at `cluster`); returns the outcomes in job order.
+    """Denoise every job (`workers` at a time when > 1, over `devices`, or as tasks on the Ray
+    cluster at `cluster`); returns the outcomes in job order. `share_models`: the files in
+    flight share one model per device, in threads (None: where the devices are accelerators,
+    `shares_models`); else each worker process has its own.
 
     `ended` is told about each file as it ends; with one worker, `started` is told as each
     begins and `observer` follows its frames (progress)."""
@@ -221,7 +248,12 @@ def run_batch(
             started(job)
             record(job, denoise_one(model, job, settings, observer), manifest, outcomes, ended)
     elif todo:
-        _in_workers(todo, settings, manifest, workers, devices, outcomes, ended)
+        if share_models is None:
+            share_models = shares_models(settings, devices)
+        if share_models:
+            _sharing_models(todo, settings, manifest, workers, devices, outcomes, ended)
+        else:
+            _in_workers(todo, settings, manifest, workers, devices, outcomes, ended)
     return [outcomes[job] for job in jobs]
 
 
@@ -235,8 +267,7 @@ def _in_workers(
     ended: Callable[[Outcome], None],
 ) -> None:
     """Worker processes sharing the cores, each with its own model and torch threads; with
-    `devices`, each worker on one of them (several workers on one GPU keep more than one file
-    in flight there, so decoding and encoding overlap its work)."""
+    `devices`, each worker on one of them."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = get_context("spawn")
     dealt = None
@@ -247,19 +278,8 @@ def _in_workers(
     pool = ProcessPoolExecutor(
         workers, context, initializer=_start_worker, initargs=(settings, threads, dealt)
     )
-    pending: dict[Future[Outcome], Job] = {}
     try:
-        for job in todo:
-            pending[pool.submit(_work, job)] = job
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                job = pending.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as e:  # the worker died (killed, out of memory)
-                    outcome = failed(job, f"the worker process stopped ({type(e).__name__})")
-                record(job, outcome, manifest, outcomes, ended)
+        _collect(pool, _work, todo, manifest, outcomes, ended)
     except BaseException:  # interrupted: each worker removes its partial output and stops
         # (the executor has no public way to stop running workers)
         for process in list(getattr(pool, "_processes", {}).values()):
@@ -267,6 +287,89 @@ def _in_workers(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Stoppable:
+    """The frame observer of a file run in a thread: it stops that file (its partial output
+    removed, as on Ctrl-C) at its next frame once `stop` is set."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def note(self, text: str) -> None:
+        pass
+
+    def start(self, total: int | None, began: float) -> None:
+        self.advance(0)
+
+    def advance(self, frames: int) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+
+
+def _sharing_models(
+    todo: list[Job],
+    settings: Settings,
+    manifest: Path,
+    workers: int,
+    devices: list[str] | None,
+    outcomes: dict[Job, Outcome],
+    ended: Callable[[Outcome], None],
+) -> None:
+    """`workers` files in flight at once, in threads of this process, over one model per
+    device: one device's model serves several files, so the decoding and encoding of some
+    overlap the device's work on others, with one copy of the weights."""
+    from vdenoise.device import select_device
+    from vdenoise.engine import prepare
+
+    names = devices or [str(settings.options.get("device", "auto"))]
+    # Each model is moved to its device (and its layout) before any file starts: moving a
+    # model while another thread runs it swaps tensors under that run (NaN outputs).
+    models = {
+        name: prepare(load(on_device(settings, name)), select_device(name))
+        for name in dict.fromkeys(names)
+    }
+    lanes: queue.SimpleQueue[str] = queue.SimpleQueue()  # a free place in flight, by device
+    for i in range(workers):
+        lanes.put(names[i % len(names)])
+    stop = threading.Event()
+
+    def work(job: Job) -> Outcome:
+        name = lanes.get()
+        try:
+            return denoise_one(models[name], job, on_device(settings, name), _Stoppable(stop))
+        finally:
+            lanes.put(name)
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="vdenoise-file")
+    try:
+        _collect(pool, work, todo, manifest, outcomes, ended)
+    except BaseException:  # interrupted: the files in flight stop and remove their partials
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collect(
+    pool: Executor,
+    work: Callable[[Job], Outcome],
+    todo: list[Job],
+    manifest: Path,
+    outcomes: dict[Job, Outcome],
+    ended: Callable[[Outcome], None],
+) -> None:
+    """Submit every job to the pool and record each as it ends."""
+    pending: dict[Future[Outcome], Job] = {pool.submit(work, job): job for job in todo}
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            job = pending.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as e:  # the worker died (killed, out of memory)
+                outcome = failed(job, f"the worker stopped ({type(e).__name__})")
+            record(job, outcome, manifest, outcomes, ended)
 
 
 # -- a Ray cluster -------------------------------------------------------------------------------

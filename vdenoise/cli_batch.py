@@ -83,15 +83,16 @@ def batch(
             "--jobs",
             "-j",
             min=1,
-            help="Files in parallel, in worker processes sharing the cores.",
+            help="Files in parallel: on CPUs in worker processes sharing the cores, on GPUs "
+            "in flight together over one model per device.",
             rich_help_panel=PERF,
         ),
     ] = 1,
     devices: Annotated[
         str | None,
         typer.Option(
-            help="Spread the workers over these devices, e.g. cuda:0,cuda:1 (--jobs at least "
-            "one per device).",
+            help="Spread the files over these devices, e.g. cuda:0,cuda:1 (--jobs at least "
+            "one per device; --jobs 4 on two GPUs: two files in flight on each).",
             rich_help_panel=PERF,
         ),
     ] = None,

@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,15 +187,18 @@ class VideoWriter:
             self.container.close()
 
 
+_STDERR_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def encoder_messages() -> Iterator[list[str]]:
     """Lines an encoder library prints on stderr itself (x264 does, bypassing FFmpeg's log)
     inside the block: kept for our one-line error if the block fails, shown if it succeeds."""
     said: list[str] = []
     sys.stderr.flush()
-    saved = os.dup(2)
     failed = False
-    with tempfile.TemporaryFile() as sink:
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:  # fd 2 is the process's: one at a time
+        saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
         try:
             yield said
