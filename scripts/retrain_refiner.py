@@ -1,10 +1,12 @@
 """Give an F2R checkpoint the current stage 2: keep its trained anchor (stage 1, frozen), and
 train a new refiner that starts from the posterior mean of anchor and frame, on clean footage
-with synthetic noise, through the trainer of `vdenoise train` (stage 2 only).
+with synthetic noise, through the trainer of `vdenoise train` (stage 2 only). With
+`--keep-refiner` its refiner is trained on instead; with `--joint S`, the last share S of the
+budget fine-tunes both stages with stage 2's loss (stage 1 stays blind to the centre frame).
 
     python scripts/retrain_refiner.py weights/f2r-small.safetensors -o f2r-small-v2.safetensors \
         --data ../shared/data/trainpack [--minutes 40] [--noise gaussian:5-55] \
-        [--refiner-width 24] [--resume]
+        [--refiner-width 24 | --keep-refiner] [--joint 0.5] [--resume]
 """
 
 from __future__ import annotations
@@ -41,21 +43,27 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=96)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--refiner-width", type=int, help="default: the start's")
+    parser.add_argument("--keep-refiner", action="store_true", help="train the start's on")
+    parser.add_argument("--joint", type=float, default=0.0, help="share for both stages")
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
     args = parser.parse_args()
+    if args.keep_refiner and args.refiner_width:
+        parser.error("--keep-refiner keeps the start's refiner, and its width")
     start = load_checkpoint(args.start)
     if not isinstance(start, F2R) or not start.config.uncertainty:
         sys.exit("error: an F2R checkpoint with the anchor's uncertainty is needed")
     width = args.refiner_width or start.config.refiner_width
     model = F2R(replace(start.config, posterior=True, highpass=False, refiner_width=width))
     model.estimator.load_state_dict(start.estimator.state_dict())
+    if args.keep_refiner:
+        model.refiner.load_state_dict(start.refiner.state_dict())
     device = torch.device("cpu")
     sources = find_sequences(args.data / "train")
     held_out = [(p.stem, read_sequence(p, 10)) for p in find_sequences(args.data / "val")]
     val_noise = NoiseModel.parse(default_val_noise(args.noise))
     settings = TrainSettings(
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
-        anchor_share=0.0,
+        anchor_share=0.0, joint_share=args.joint,
     )  # fmt: skip
     sampler = ClipSampler(
         [read_sequence(p) for p in sources], 2 * model.config.neighbours + 1, clip_size(settings)
@@ -64,7 +72,8 @@ def main() -> None:
         "kind": "train",
         "command": "scripts/retrain_refiner.py",
         "data": [p.name for p in sources],
-        "started_from": f"the anchor of {args.start.name}; a new refiner on its posterior",
+        "started_from": f"{args.start.name}: its anchor"
+        + (" and refiner" if args.keep_refiner else "; a new refiner on its posterior"),
         "validation_noise": str(val_noise),
         "validation_data": [name for name, _ in held_out],
     }
