@@ -3,7 +3,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vdenoise.models.stbn import PRESETS, REFERENCE, STBN, reaching_flows
+from vdenoise.models.flow import warp_nearest
+from vdenoise.models.stbn import (
+    PRESETS,
+    REFERENCE,
+    RING,
+    STBN,
+    kernel_mean,
+    neighbourhoods,
+    reaching_flows,
+)
 
 NO_CARRY = replace(PRESETS["tiny"], carry=False)
 CONFIGS = {**PRESETS, "reference": REFERENCE, "tiny, no carry": NO_CARRY}
@@ -87,3 +96,30 @@ def test_flows_to_farther_frames_are_the_steps_composed():
     assert torch.allclose(found[6][:, 0, :, 8:], torch.full((1, 24, 24), -4.5))
     ends = {source: flow for flow, source in reaching_flows((forward, backward), 1, 3)}
     assert ends[-1] is None and ends[-2] is None and ends[0] is not None
+
+
+def test_the_kernel_mean_weighs_every_candidate_inside_the_frame():
+    """Against the definition, all candidates at once: the ring of frame t, then the 3x3 of
+    each frame t-1, t+1, t-2, t+2 aligned along its flow; none outside the frame or the clip
+    (frame 0 has no frames before it)."""
+    g = torch.Generator().manual_seed(0)
+    clip = torch.rand(1, 3, 3, 12, 16, generator=g)
+    flows = (
+        [None, *(4 * torch.randn(1, 2, 12, 16, generator=g) for _ in range(2))],
+        [*(4 * torch.randn(1, 2, 12, 16, generator=g) for _ in range(2)), None],
+    )
+    logits = torch.randn(1, len(RING) + 2 * 2 * 9, 12, 16, generator=g)
+    candidates = [neighbourhoods(clip[:, 0])[:, RING]]
+    valid = [torch.ones(1, len(RING), 12, 16)]
+    for flow, source in reaching_flows(flows, 0, 2):
+        if flow is None or not 0 <= source < 3:
+            candidates.append(torch.zeros(1, 9, 3, 12, 16))
+            valid.append(torch.zeros(1, 9, 12, 16))
+            continue
+        warped = warp_nearest(torch.cat([clip[:, source], torch.ones(1, 1, 12, 16)], 1), flow)
+        candidates.append(neighbourhoods(warped[:, :3]))
+        valid.append(neighbourhoods(warped[:, 3:])[:, :, 0])
+    valid[0] = neighbourhoods(torch.ones(1, 1, 12, 16))[:, RING, 0]
+    weights = torch.softmax(logits.masked_fill(torch.cat(valid, 1) < 0.5, -1e4), 1)
+    expected = torch.einsum("bkhw,bkchw->bchw", weights, torch.cat(candidates, 1))
+    assert torch.allclose(kernel_mean(logits, clip, 0, flows, reach=2), expected, atol=1e-6)
