@@ -27,8 +27,10 @@ CANDIDATES=(
 )
 for candidate in "${CANDIDATES[@]}"; do
   read -r name method preset batch crop lr <<<"$candidate"
+  joint=()  # F2R: the last half of stage 2's budget fine-tunes both stages (stop 18: +0.4 dB)
+  [ "$method" = f2r ] && joint=(--joint "${JOINT:-0.5}")
   "$PYTHON" -m vdenoise train "$PACK/train" --val "$PACK/val" -o "$RUN/$name.safetensors" \
-    --method "$method" --preset "$preset" --batch "$batch" --crop "$crop" --lr "$lr" \
+    --method "$method" --preset "$preset" --batch "$batch" --crop "$crop" --lr "$lr" "${joint[@]}" \
     --noise gaussian:5-55 --eight-bit "${EIGHT_BIT:-0.5}" --minutes "$MINUTES" --device "$DEVICE" \
     >"$RUN/$name.log" 2>&1 &
 done
