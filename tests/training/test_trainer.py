@@ -9,7 +9,7 @@ from vdenoise.models import build
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import ClipSampler
 from vdenoise.training.evaluate import denoise_frames
-from vdenoise.training.trainer import Trainer, TrainSettings, resume_path
+from vdenoise.training.trainer import WARMUP_STEPS, Trainer, TrainSettings, resume_path
 
 
 def sequences(motion=2):
@@ -102,6 +102,21 @@ def test_joint_fine_tuning_trains_both_stages_last(tmp_path):
 def test_joint_fine_tuning_refuses_the_adaptive_loss(tmp_path):
     with pytest.raises(ValueError, match="joint"):
         make_trainer(tmp_path, refiner="adaptive", joint_share=0.3)
+
+
+def test_each_phase_starts_with_a_rising_rate(tmp_path, monkeypatch):
+    rates = []
+    step = torch.optim.Adam.step
+
+    def recording(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording)
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(tmp_path, method="stbn", steps=1000, lr=1e-3).run(StopAt(3))
+    assert rates[0] == pytest.approx(1e-3 / WARMUP_STEPS)  # not the full rate at once
+    assert rates == pytest.approx([1e-3 * k / WARMUP_STEPS for k in (1, 2, 3)], rel=1e-4)
 
 
 def test_ctrl_c_leaves_a_usable_checkpoint_and_resume_finishes_the_budget(tmp_path):

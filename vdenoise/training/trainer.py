@@ -40,6 +40,10 @@ REFINER_LOSSES = ("sure", "r2r", "adaptive", "measured")  # sure: white, of leve
 # with half the clips 8-bit the output fell below the posterior it starts from (29.35 against
 # 29.54 dB; 28.85 against 29.26 on 8-bit input), with none it rose above it (29.58; 29.39).
 CLIPPED = ("anchor", "nll")
+# Each phase's rate rises linearly over its first steps: Adam's first steps move every weight
+# by about the full rate whatever its gradient, which throws trained weights off (measured,
+# f2r-small trained on at lr 1e-4, batch 32: validation 30.74 -> 27.39 dB in 4 steps).
+WARMUP_STEPS = 50
 
 
 @dataclass
@@ -264,7 +268,9 @@ class Trainer:
 
     def _step(self, phase: Phase) -> float:
         assert self.optimizer is not None
-        lr = self.settings.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, self._progress(phase))))
+        warm = min(1.0, (phase.steps + 1) / WARMUP_STEPS)
+        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, self._progress(phase))))
+        lr = self.settings.lr * warm * cosine
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         noisy, sigma = self._batch(phase)
