@@ -1,14 +1,17 @@
-"""Many files: `vdenoise batch` one file at a time, against `--jobs 2` and a local Ray cluster.
+"""Many files: `vdenoise batch` one file at a time, against `--jobs N` and a local Ray cluster.
 
-Eight short clips, the default weights, the installed command as users run it; total wall time
-of each way, and its ratio to one at a time (> 1: faster), measured in one run.
+Eight short clips, the default weights (or --weights), the command as users run it; total wall
+time of each way, and its ratio to one at a time (> 1: faster), measured in one run. On a CPU
+`--jobs N` runs N worker processes; on a GPU N files in flight over one shared model.
 
-    python benchmarks/batch.py [--clips 8] [--frames 24] [--size 320x240]
+    python benchmarks/batch.py [--clips 8] [--frames 24] [--size 320x240] [--device cpu]
+        [--weights NAME] [--jobs 2] [--no-ray]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -20,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, synthetic_clip
 
-COMMAND = str(Path(sys.executable).with_name("vdenoise"))
+COMMAND = [sys.executable, "-m", "vdenoise"]  # as installed, also where it is not
 
 
 def main() -> None:
@@ -28,13 +31,18 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--size", default="320x240")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--weights", help="checkpoint file or release name (default: f2r's)")
+    parser.add_argument("--jobs", default="2", help="comma-separated: each a way to time")
+    parser.add_argument("--no-ray", action="store_true", help="leave the Ray cluster out")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
-    ways = {
-        "one at a time": [],
-        "--jobs 2": ["--jobs", "2"],
-        "--cluster local (Ray)": ["--cluster", "local"],
-    }
+    ways = {"one at a time": []} | {f"--jobs {n}": ["--jobs", n] for n in args.jobs.split(",")}
+    if not args.no_ray and importlib.util.find_spec("ray") is not None:
+        ways["--cluster local (Ray)"] = ["--cluster", "local"]
+    common = ["--sigma", "10", "--device", args.device, "-q"]
+    common += ["--weights", args.weights] if args.weights else []
+    root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as folder:
         clips = Path(folder) / "clips"
         clips.mkdir()
@@ -45,11 +53,12 @@ def main() -> None:
             out = Path(folder) / "out"
             shutil.rmtree(out, ignore_errors=True)
             began = time.perf_counter()
-            command = [COMMAND, "batch", str(clips), "-o", str(out), "--sigma", "10", "-q"]
-            subprocess.run(command + extra, check=True)
+            command = [*COMMAND, "batch", str(clips), "-o", str(out), *common, *extra]
+            subprocess.run(command, check=True, cwd=root)
             seconds[name] = time.perf_counter() - began
     base = seconds["one at a time"]
-    print(f"# {args.clips} clips x {args.frames} frames at {args.size}; {machine()}")
+    print(f"# {args.clips} clips x {args.frames} frames at {args.size} on {args.device}; "
+          f"{machine()}")  # fmt: skip
     print("| way | seconds | speed-up |")
     print("|---|---|---|")
     for name, value in seconds.items():

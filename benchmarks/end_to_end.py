@@ -7,10 +7,11 @@ with the identity model (the same pipeline without a model); medians of --runs r
 fresh process, whose peak resident memory is reported. The ratio says how much of the
 pipeline's speed is left with the model in it.
 
-    python benchmarks/end_to_end.py f2r-small [stbn-tiny ...] [--clip FILE] [--seconds 4]
-        [--sigma 20] [--device cpu] [--runs 3]
+    python benchmarks/end_to_end.py f2r-small [stbn-tiny ...] [--clip FILE | --size 640x480]
+        [--seconds 4] [--sigma 20] [--device cpu] [--runs 3]
 
-Default clip: a synthetic 640x480 H.264 clip of 120 frames.
+Default clip: a synthetic H.264 clip of 120 frames, 640x480 unless --size says otherwise. On
+CUDA the peak memory the device allocated is reported too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import IdentityModel, machine, synthetic_clip  # noqa: I001
+
+import torch
 
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.pipeline import denoise_video
@@ -53,7 +56,8 @@ def child(args: argparse.Namespace) -> None:
         model = load_model(None, args.child, device_type=args.device)[0]
     rate = fps(model, args.clip, args.output, args)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
-    print(json.dumps({"fps": rate, "peak_bytes": peak}))
+    device_peak = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
+    print(json.dumps({"fps": rate, "peak_bytes": peak, "device_peak_bytes": device_peak}))
 
 
 def run(name: str, src: Path, dst: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -69,7 +73,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("weights", nargs="*", help="release names or checkpoint files")
-    parser.add_argument("--clip", type=Path, help="video to denoise (default: synthetic 640x480)")
+    parser.add_argument("--clip", type=Path, help="video to denoise (default: synthetic)")
+    parser.add_argument("--size", default="640x480", help="of the synthetic clip")
     parser.add_argument("--seconds", type=float, default=4.0, help="denoise this much of it")
     parser.add_argument("--sigma", type=float, default=20.0)
     parser.add_argument("--device", default="cpu")
@@ -82,23 +87,26 @@ def main() -> None:
     names = [IDENTITY, *args.weights]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        src = args.clip or synthetic_clip(folder / "clip.mp4", 120, 640, 480)
+        width, height = map(int, args.size.split("x"))
+        src = args.clip or synthetic_clip(folder / "clip.mp4", 120, width, height)
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
         for _ in range(args.runs):
             for name in names:
                 runs[name].append(run(name, src, folder / "out.mp4", args))
     print(f"machine: {machine()}")
-    print(f"clip: {args.clip or 'synthetic 640x480'}, first {args.seconds:g} s; {args.device}")
+    print(f"clip: {args.clip or f'synthetic {args.size}'}, first {args.seconds:g} s; {args.device}")
     base = statistics.median(r["fps"] for r in runs[IDENTITY])
     for name, results in runs.items():
         rates = [r["fps"] for r in results]
         listed = ", ".join(f"{r:.2f}" for r in rates)
         median = statistics.median(rates)
         peak = max(r["peak_bytes"] for r in results) / 2**20
+        device_peak = max(r["device_peak_bytes"] for r in results) / 2**20
         label = "identity (pipeline alone)" if name == IDENTITY else name
         print(
             f"{label}: {median:6.2f} fps (runs: {listed}); ratio to the pipeline "
             f"{median / base:.3f}; peak memory {peak:,.0f} MiB"
+            + (f", on the device {device_peak:,.0f} MiB" if device_peak else "")
         )
 
 

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Train the GPU release candidates on one GPU, all at once, then time and validate them.
 #
-#   OUT=out PACK=path/to/trainpack MINUTES=5.5 scripts/release_gpu.sh
+#   OUT=out PACK=path/to/trainpack MINUTES=5 scripts/release_gpu.sh
 #
 # PACK holds train/ and val/ (../shared/data/trainpack). Runs where PyAV is missing (training
-# decodes with OpenCV; the bench skips its end-to-end timing and FFmpeg baselines). Checkpoints
+# decodes with OpenCV; the bench skips its end-to-end timing and FFmpeg baselines). New models
+# of the GPU presets train beside the CPU releases trained on from their weights. Checkpoints
 # are copied to OUT as they are written, so a run cut short still leaves its latest ones; logs
 # and bench reports come back in OUT/logs.tar.
 set -u
 OUT=${OUT:-out}
 PACK=${PACK:-../shared/data/trainpack}
-MINUTES=${MINUTES:-5.5}
+MINUTES=${MINUTES:-5}
 PYTHON=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}
 RUN=$(mktemp -d)
@@ -19,20 +20,22 @@ mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 logs() { (cd "$RUN" && tar -cf "$OUT/logs.tar" ./*.log ./*.json 2>/dev/null); }
 
-# name method preset batch crop lr
-CANDIDATES=(
-  "f2r-base f2r base 32 128 5e-4"
-  "stbn-small stbn small 8 96 3e-4"
-  "stbn-medium stbn medium 8 96 3e-4"
+TRAIN=(-m vdenoise train "$PACK/train" --val "$PACK/val" --noise gaussian:5-55
+  --minutes "$MINUTES" --device "$DEVICE")
+EIGHT=(--eight-bit "${EIGHT_BIT:-0.5}")  # F2R's stage 1 and STBN: half the clips 8-bit
+# name: arguments. F2R ends with a joint phase (stop 18: +0.36 dB at sigma 30 in 15 min);
+# stage 2 of width >= 24 collapsed at lr 5e-4 (stop 18), so F2R's rates stay lower.
+declare -A CANDIDATES=(
+  [f2r-base]="${TRAIN[*]} --method f2r --preset base --batch 32 --crop 128 --lr 2e-4 --joint 0.5 ${EIGHT[*]}"
+  [f2r-small]="scripts/retrain_refiner.py weights/f2r-small.safetensors --data $PACK
+    --minutes $MINUTES --batch 32 --crop 128 --lr 1e-4 --keep-refiner --joint 0.9 --device $DEVICE"
+  [stbn-small]="${TRAIN[*]} --method stbn --preset small --batch 8 --crop 96 --lr 5e-4 ${EIGHT[*]}"
+  [stbn-tiny]="${TRAIN[*]} --from weights/stbn-tiny.safetensors --batch 8 --crop 96 --lr 3e-4 ${EIGHT[*]}"
 )
-for candidate in "${CANDIDATES[@]}"; do
-  read -r name method preset batch crop lr <<<"$candidate"
-  joint=()  # F2R: the last half of stage 2's budget fine-tunes both stages (stop 18: +0.4 dB)
-  [ "$method" = f2r ] && joint=(--joint "${JOINT:-0.5}")
-  "$PYTHON" -m vdenoise train "$PACK/train" --val "$PACK/val" -o "$RUN/$name.safetensors" \
-    --method "$method" --preset "$preset" --batch "$batch" --crop "$crop" --lr "$lr" "${joint[@]}" \
-    --noise gaussian:5-55 --eight-bit "${EIGHT_BIT:-0.5}" --minutes "$MINUTES" --device "$DEVICE" \
-    >"$RUN/$name.log" 2>&1 &
+NAMES=(${ONLY:-f2r-base f2r-small stbn-small stbn-tiny})
+for name in "${NAMES[@]}"; do
+  # shellcheck disable=SC2086  # the arguments are words
+  "$PYTHON" ${CANDIDATES[$name]} -o "$RUN/$name.safetensors" >"$RUN/$name.log" 2>&1 &
 done
 while [ -n "$(jobs -r)" ]; do  # keep the latest checkpoints where they come back from
   sleep 15
@@ -41,21 +44,22 @@ while [ -n "$(jobs -r)" ]; do  # keep the latest checkpoints where they come bac
   done
   logs
 done
-for candidate in "${CANDIDATES[@]}"; do
-  read -r name _ <<<"$candidate"
-  cp "$RUN/$name.safetensors" "$OUT/"
-done
+for name in "${NAMES[@]}"; do cp "$RUN/$name.safetensors" "$OUT/"; done
 
 # Model-only speed, the GPU to itself (bf16).
-"$PYTHON" benchmarks/models.py --device "$DEVICE" --presets base,small,medium \
-  --sizes "${SIZES:-640x480,960x540}" --seconds 2 >"$OUT/speed.md" 2>&1
+"$PYTHON" benchmarks/models.py --device "$DEVICE" --presets base,small,tiny \
+  --sizes "${SIZES:-960x540,640x480}" --seconds 2 >"$OUT/speed.md" 2>&1
 
-# The papers' protocol on the held-out sequences, first 25 frames, sigma 10..50.
-for candidate in "${CANDIDATES[@]}"; do
-  read -r name _ <<<"$candidate"
-  "$PYTHON" -m vdenoise bench --dataset folder --root "$PACK/val" --weights "$OUT/$name.safetensors" \
-    --baselines noisy --frames 25 --no-end-to-end --device "$DEVICE" --quiet --json \
-    >"$RUN/$name.bench.json" 2>>"$RUN/$name.log" &
+# The held-out sequences, first 25 frames, sigma 10..50: the papers' protocol and 8-bit input.
+for name in "${NAMES[@]}"; do
+  for protocol in awgn 8bit; do
+    extra=()
+    [ "$protocol" = 8bit ] && extra=(--eight-bit)
+    "$PYTHON" -m vdenoise bench --dataset folder --root "$PACK/val" \
+      --weights "$OUT/$name.safetensors" --baselines noisy --frames "${FRAMES:-25}" \
+      --no-end-to-end --device "$DEVICE" --quiet --json "${extra[@]}" \
+      >"$RUN/$name.$protocol.json" 2>>"$RUN/$name.log" &
+  done
 done
 wait
 logs

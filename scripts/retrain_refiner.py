@@ -6,7 +6,7 @@ budget fine-tunes both stages with stage 2's loss (stage 1 stays blind to the ce
 
     python scripts/retrain_refiner.py weights/f2r-small.safetensors -o f2r-small-v2.safetensors \
         --data ../shared/data/trainpack [--minutes 40] [--noise gaussian:5-55] \
-        [--refiner-width 24 | --keep-refiner] [--joint 0.5] [--resume]
+        [--refiner-width 24 | --keep-refiner] [--joint 0.5] [--resume] [--device cuda]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--keep-refiner", action="store_true", help="train the start's on")
     parser.add_argument("--joint", type=float, default=0.0, help="share for both stages")
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     if args.keep_refiner and args.refiner_width:
         parser.error("--keep-refiner keeps the start's refiner, and its width")
@@ -57,7 +58,7 @@ def main() -> None:
     model.estimator.load_state_dict(start.estimator.state_dict())
     if args.keep_refiner:
         model.refiner.load_state_dict(start.refiner.state_dict())
-    device = torch.device("cpu")
+    device = torch.device(args.device)
     sources = find_sequences(args.data / "train")
     held_out = [(p.stem, read_sequence(p, 10)) for p in find_sequences(args.data / "val")]
     val_noise = NoiseModel.parse(default_val_noise(args.noise))
@@ -66,7 +67,9 @@ def main() -> None:
         anchor_share=0.0, joint_share=args.joint,
     )  # fmt: skip
     sampler = ClipSampler(
-        [read_sequence(p) for p in sources], 2 * model.config.neighbours + 1, clip_size(settings)
+        [read_sequence(p).to(device) for p in sources],
+        2 * model.config.neighbours + 1,
+        clip_size(settings),
     )
     describe = {
         "kind": "train",
