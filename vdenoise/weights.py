@@ -46,7 +46,7 @@ RELEASES: tuple[Release, ...] = (
         name="f2r-small",
         method="f2r",
         filename="f2r-small.safetensors",
-        sha256="76f3a18e5f58866624d6bda2969bfe85409a0d0ebb421798dad17af84783f903",
+        sha256="af57b99890c7883fe767d663ef38adeda7d1a0f9dc3023f88b6b6800afa073a4",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT,
         # The CPU preset (over 2 frames/s at 640x480 on 2 cores), and for now the GPU default
