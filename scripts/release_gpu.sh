@@ -7,7 +7,10 @@
 # decodes with OpenCV; the bench skips its end-to-end timing and FFmpeg baselines). New models
 # of the GPU presets train beside the CPU releases trained on from their weights. Checkpoints
 # are copied to OUT as they are written, so a run cut short still leaves its latest ones; logs
-# and bench reports come back in OUT/logs.tar.
+# and bench reports come back in OUT/logs.tar. Stop 19 (MINUTES=4.5, four runs on one H200 and
+# its 16 cores): the steps were paced by the optical flow on the CPU (f2r-base 555 steps,
+# stbn-small 359), and the whole call took over 520 s; time end to end apart
+# (scripts/gpu_timing.sh). ONLY="f2r-base stbn-small" trains fewer at once.
 set -u
 OUT=${OUT:-out}
 PACK=${PACK:-../shared/data/trainpack}
