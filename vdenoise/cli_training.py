@@ -247,7 +247,11 @@ def train(
     batch: Batch = 8,
     crop: Crop = 96,
     lr: Annotated[
-        float, typer.Option(help="Peak learning rate (cosine).", rich_help_panel=BUDGET)
+        float,
+        typer.Option(
+            help="Peak learning rate (each phase: 50 steps up to it, then a cosine down).",
+            rich_help_panel=BUDGET,
+        ),
     ] = 3e-4,
     seed: Annotated[int, typer.Option(help="Random seed.", rich_help_panel=BUDGET)] = 0,
     resume: Resume = False,
