@@ -115,6 +115,15 @@ def raw_planes(path: Path) -> list[list[np.ndarray]]:
         ]
 
 
+def largest_difference(a: Path, b: Path) -> int:
+    """The largest difference, in levels, between the decoded frames of two videos of as many
+    frames (fails if their counts differ)."""
+    first, second = raw_planes(a), raw_planes(b)
+    assert len(first) == len(second)
+    pairs = [(x, y) for p, q in zip(first, second, strict=True) for x, y in zip(p, q, strict=True)]
+    return max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in pairs)
+
+
 def our_rgb(path: Path) -> np.ndarray:
     """All frames as float RGB on the 0-255 scale, read by vdenoise (`read_rgb`).
 

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.clipmaker import ClipSpec, make_clip, raw_planes
+from tests.clipmaker import (
+    ClipSpec,
+    audio_packets,
+    decoded_pts,
+    largest_difference,
+    make_clip,
+    raw_planes,
+)
 from vdenoise.cli import app
 
 ray = pytest.importorskip("ray")
@@ -52,6 +59,20 @@ def test_the_cluster_gives_the_same_outputs(cluster, tmp_path, checkpoints):
         assert same_frames(tmp_path / "here" / f"{i}.mkv", tmp_path / "ray" / f"{i}.mkv")
     records = (tmp_path / "ray" / "vdenoise-manifest.jsonl").read_text().splitlines()
     assert sorted(json.loads(r)["frames"] for r in records) == [4, 5, 6]
+
+
+def test_a_long_video_in_segments_on_the_cluster(cluster, tmp_path, checkpoints):
+    spec = ClipSpec(frames=48, audio="aac", options={"crf": "12", "g": "12"})
+    clip = make_clip(tmp_path / "long.mp4", spec)
+    common = ("--weights", checkpoints["f2r"][1], "--sigma", "10", "--codec", "ffv1")
+    whole, pieces = tmp_path / "whole.mkv", tmp_path / "pieces.mkv"
+    assert runner.invoke(app, ["denoise", str(clip), str(whole), *common]).exit_code == 0
+    # One segment per CPU of the cluster (two), one Ray task each.
+    result = runner.invoke(app, ["denoise", str(clip), str(pieces), *common, "--cluster", "auto"])
+    assert result.exit_code == 0, result.stderr
+    assert largest_difference(whole, pieces) <= 1  # a rounding flip at most (thread counts)
+    assert decoded_pts(pieces) == decoded_pts(whole)
+    assert audio_packets(pieces) == audio_packets(clip)
 
 
 def ray_task_pids() -> list[int]:

@@ -124,3 +124,22 @@ def test_half_precision_runs_under_autocast():
 
     out = list(Engine(Records(0, 0, 1), CPU, dtype=torch.bfloat16).run(frames(2), 0.0))
     assert seen == [torch.bfloat16, torch.bfloat16] and out[0].dtype == torch.float32
+
+
+class CallMean(Identity):
+    """Every output of a call is the mean of the whole clip it was given: the output depends
+    on which call a frame falls in, as a recurrent model's carried state does."""
+
+    def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        n = clip.shape[1] - self.frames_before - self.frames_after
+        return clip.mean(1, keepdim=True).expand(-1, n, -1, -1, -1)
+
+
+def test_skipped_context_frames_start_the_calls_where_a_whole_run_has_them():
+    model = CallMean(2, 2, 3)
+    whole = [float(o[0, 0, 0]) for o in Engine(model, CPU).run(frames(12), 0.0)]
+    # A segment from frame 6 (on the grid of 3), reading 2 frames of context before it.
+    tail = [float(o[0, 0, 0]) for o in Engine(model, CPU).run(frames(12)[4:], 0.0, skip=2)]
+    assert tail == pytest.approx(whole[6:])
+    cold = [float(o[0, 0, 0]) for o in Engine(model, CPU).run(frames(12)[6:], 0.0)]
+    assert cold != pytest.approx(whole[6:])  # without the context, the first call differs

@@ -29,7 +29,7 @@ from concurrent.futures import (
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vdenoise.errors import UsageError, VdenoiseError
 
@@ -39,11 +39,15 @@ VIDEO_SUFFIXES = frozenset(
 )
 MANIFEST = "vdenoise-manifest.jsonl"
 
+if TYPE_CHECKING:
+    from vdenoise.pipeline import Span
+
 
 @dataclass(frozen=True)
 class Job:
     input: Path
     output: Path
+    span: Span | None = None  # a segment of the input (`vdenoise.segments`), else all of it
 
 
 @dataclass
@@ -176,7 +180,9 @@ def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) 
     job.output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(job.output)  # a retried file's killed first attempt
     try:
-        report = denoise_video(job.input, job.output, model, observer=observer, **settings.options)
+        report = denoise_video(
+            job.input, job.output, model, observer=observer, span=job.span, **settings.options
+        )
     except VdenoiseError as e:
         return failed(job, str(e))
     except Exception as e:  # a bug or a library's surprise must not stop the other files
@@ -376,16 +382,9 @@ def _collect(
 RAY_RETRIES = 3  # attempts after a worker process dies (killed, node lost, out of memory)
 
 
-def _on_ray(
-    todo: list[Job],
-    settings: Settings,
-    manifest: Path,
-    address: str,
-    outcomes: dict[Job, Outcome],
-    ended: Callable[[Outcome], None],
-) -> None:
-    """One Ray task per file; Ray re-runs a task whose worker died, and each attempt first
-    removes what a killed one left."""
+def connect_ray(address: str) -> Any:
+    """Ray, connected to the cluster at `address` ("local": a cluster of this machine alone,
+    for the run; "auto": the one Ray finds)."""
     try:
         import ray
     except ImportError:
@@ -393,7 +392,7 @@ def _on_ray(
             "--cluster needs Ray, which is not installed",
             "pip install 'vdenoise[cluster]'",
         ) from None
-    if not ray.is_initialized():  # "local": a cluster of this machine alone, for the run
+    if not ray.is_initialized():
         try:
             ray.init(
                 address=None if address == "local" else address,
@@ -406,6 +405,20 @@ def _on_ray(
                 f"cannot reach the Ray cluster at {address} ({e})",
                 "start one with `ray start --head`, or use --cluster local",
             ) from None
+    return ray
+
+
+def _on_ray(
+    todo: list[Job],
+    settings: Settings,
+    manifest: Path,
+    address: str,
+    outcomes: dict[Job, Outcome],
+    ended: Callable[[Outcome], None],
+) -> None:
+    """One Ray task per file; Ray re-runs a task whose worker died, and each attempt first
+    removes what a killed one left."""
+    ray = connect_ray(address)
     device = str(settings.options.get("device", "auto"))
     gpus = 1 if device.startswith("cuda") or (device == "auto" and _cluster_has_gpus(ray)) else 0
     task = ray.remote(_ray_task).options(

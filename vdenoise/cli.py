@@ -14,8 +14,10 @@ import typer
 
 from vdenoise import __version__, cli_batch, cli_bench, cli_training, weights
 from vdenoise.cli_options import (
+    PERF,
     Audio,
     AudioOption,
+    Cluster,
     Codec,
     Crf,
     Device,
@@ -82,6 +84,26 @@ def denoise(
     device: Device = "auto",
     precision: PrecisionOption = (Precision.auto),
     tile: Tile = "auto",
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Split the video at keyframes and denoise the segments in this many worker "
+            "processes (the output is the same as in one piece).",
+            rich_help_panel=PERF,
+        ),
+    ] = 1,
+    segments: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Segments to split into (default: --jobs, or one per CPU of the cluster).",
+            rich_help_panel=PERF,
+        ),
+    ] = None,
+    cluster: Cluster = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -105,7 +127,17 @@ def denoise(
         observer.note(f"weights: {source}")
         if warning := checkpoint.unverified_note(model):
             observer.note(warning)
-        report = denoise_video(input, output, model, observer=observer, **options)
+        if jobs > 1 or segments or cluster is not None:
+            from vdenoise.batch import Settings
+            from vdenoise.segments import denoise_segmented, pieces_for
+
+            settings = Settings(method, weights, offline, options)
+            report = denoise_segmented(
+                input, output, model, settings, workers=jobs, cluster=cluster,
+                pieces=segments or pieces_for(jobs, cluster), observer=observer,
+            )  # fmt: skip
+        else:
+            report = denoise_video(input, output, model, observer=observer, **options)
     except (VdenoiseError, KeyboardInterrupt) as e:
         observer.stop()
         fail(e, as_json)

@@ -13,6 +13,7 @@ from vdenoise.cli_options import (
     PERF,
     Audio,
     AudioOption,
+    Cluster,
     Codec,
     Crf,
     Device,
@@ -96,14 +97,7 @@ def batch(
             rich_help_panel=PERF,
         ),
     ] = None,
-    cluster: Annotated[
-        str | None,
-        typer.Option(
-            help="Run on a Ray cluster: its address, auto (the one Ray finds) or local "
-            "(start one here); needs `pip install 'vdenoise[cluster]'`.",
-            rich_help_panel=PERF,
-        ),
-    ] = None,
+    cluster: Cluster = None,
     method: Method = None,
     weights: Weights = None,
     sigma: Sigma = None,

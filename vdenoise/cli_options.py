@@ -115,6 +115,14 @@ PrecisionOption = Annotated[
 Tile = Annotated[
     str, typer.Option(help="Tile size: auto, 0 (whole frames) or pixels.", rich_help_panel=PERF)
 ]
+Cluster = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on a Ray cluster: its address, auto (the one Ray finds) or local "
+        "(start one here); needs `pip install 'vdenoise[cluster]'`.",
+        rich_help_panel=PERF,
+    ),
+]
 Quiet = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print nothing but errors.", rich_help_panel=OUT)
 ]

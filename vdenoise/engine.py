@@ -73,14 +73,18 @@ class Engine:
         self.stats = EngineStats()
 
     # -- temporal windows ---------------------------------------------------------------------
-    def run(self, frames: Iterable[torch.Tensor], sigma: float) -> Iterator[torch.Tensor]:
-        """Denoise a stream of [3, H, W] float frames on the engine's device, one out per in."""
+    def run(
+        self, frames: Iterable[torch.Tensor], sigma: float, skip: int = 0
+    ) -> Iterator[torch.Tensor]:
+        """Denoise a stream of [3, H, W] float frames on the engine's device, one out per in,
+        except the first `skip`: those are only context for the frames after them (a segment
+        of a longer video, whose model calls then start where a whole run's would)."""
         before, after = self.model.frames_before, self.model.frames_after
         per_call = max(1, self.model.frames_per_call)
         source = iter(frames)
         window: dict[int, torch.Tensor] = {}
         n: int | None = None  # frame count, once the stream has ended
-        read = start = 0
+        read, start = 0, skip
         while True:
             needed = max(start + per_call - 1 + after, before)
             while n is None and read <= needed:

@@ -48,6 +48,19 @@ QUEUE_DEPTH = 8  # frames between stages
 ESTIMATION_FRAMES = 5  # first frames the noise level is estimated from
 
 
+@dataclass(frozen=True)
+class Span:
+    """One worker's part of a longer video (`vdenoise.segments`): frames read from `start` to
+    `end` (seconds; None: the video's own ends), the first `context` of them only as the model's
+    temporal context, then `count` written with timestamps moved to begin at 0 (the join moves
+    them back: MP4's edit lists would round a late start to milliseconds)."""
+
+    start: float | None
+    end: float | None
+    context: int
+    count: int
+
+
 class Observer(Protocol):
     """Receives progress from a run (the CLI draws a progress bar from it)."""
 
@@ -184,7 +197,12 @@ def expected_frames(reader: Reader) -> int | None:
 
 
 def _open_writer(
-    tmp: Path, pattern: str | None, reader: Reader, encode: EncodeOptions, audio: AudioMode
+    tmp: Path,
+    pattern: str | None,
+    reader: Reader,
+    encode: EncodeOptions,
+    audio: AudioMode,
+    side_streams: bool = True,
 ) -> VideoWriter | ImageSequenceWriter:
     info = reader.info
     if pattern is not None:
@@ -197,7 +215,7 @@ def _open_writer(
         if info.audio_streams and audio != "none":
             writer.notes.append("audio not written: image sequences hold no audio")
         return writer
-    source = reader.container if isinstance(reader, VideoReader) else None
+    source = reader.container if isinstance(reader, VideoReader) and side_streams else None
     return VideoWriter(tmp, info, encode, source=source, audio=audio)
 
 
@@ -226,11 +244,12 @@ def denoise_video(
     overwrite: bool = False,
     ignore_errors: bool = False,
     observer: Observer | None = None,
+    span: Span | None = None,
 ) -> DenoiseReport:
     """Denoise a video file (or image-sequence folder) into `dst`, keeping all else as it was.
 
     `sigma` is the noise level on the 0-255 scale, estimated from the first frames when None;
-    `tile` None picks tiles from free memory.
+    `tile` None picks tiles from free memory. `span`: only that part, its video alone.
     """
     src, dst = Path(src), Path(dst)
     observer = observer or SilentObserver()
@@ -238,6 +257,10 @@ def denoise_video(
     if is_image_sequence(dst):
         dst, pattern = split_pattern(dst)
     check_paths(src, dst, overwrite)
+    if span is not None:
+        if sigma is None or pattern is not None or start is not None or end is not None:
+            raise UsageError("a segment needs the video's noise level and a video output")
+        start, end, audio = span.start, span.end, "none"
     if start is not None and start < 0:
         raise UsageError("--start must not be negative")
     if start is not None and end is not None and end <= start:
@@ -255,13 +278,15 @@ def denoise_video(
         info = reader.info
         notes = source_notes(info)
         with staged_output(dst, pattern is not None) as tmp:
-            writer = _open_writer(tmp, pattern, reader, encode or EncodeOptions(), audio)
+            writer = _open_writer(
+                tmp, pattern, reader, encode or EncodeOptions(), audio, span is None
+            )
             notes += writer.notes
             observer.note(f"{describe(dev)}, {precision_name(dtype)}")
             for note in notes:
                 observer.note(note)
             try:
-                frames, sigma = _run(reader, engine, writer, sigma, observer, began)
+                frames, sigma = _run(reader, engine, writer, sigma, observer, began, span)
                 writer.close()
             except BaseException:
                 writer.abort()
@@ -295,9 +320,11 @@ def _run(
     sigma: float | None,
     observer: Observer,
     began: float,
+    span: Span | None = None,
 ) -> tuple[int, float]:
     """Stream every frame through the three stages; returns the frames written and sigma.
     `began` (perf_counter) is when the run started: frames/s count from there."""
+    skip, count = (span.context, span.count) if span else (0, None)
     info = reader.info
     side: queue.SimpleQueue[Any] = queue.SimpleQueue()
     if isinstance(reader, VideoReader):
@@ -317,18 +344,31 @@ def _run(
 
     encoder: Consumer[Frame] | None = None
     written = 0
+    first_pts: int | None = None
     decoded = Prefetcher(reader, QUEUE_DEPTH, name="decode")
     try:  # whatever happens from here, the decode thread stops before the reader closes
         frames: Iterator[torch.Tensor] = uploaded()
-        sigma, frames = _noise_level(engine.model, frames, sigma, observer)
+        sigma, frames = noise_level(engine.model, frames, sigma, observer)
         encoder = Consumer(write, QUEUE_DEPTH, name="encode")
-        observer.start(expected_frames(reader), began)
-        for out in engine.run(frames, sigma / 255.0):
+        observer.start(count or expected_frames(reader), began)
+        outputs = engine.run(frames, sigma / 255.0, skip)
+        for out in itertools.islice(outputs, count):
             planes = [p.cpu().numpy() for p in rgb_to_planes(out, writer.layout, writer.colour)]
+            for _ in range(skip):  # context frames: read, not written
+                timing.popleft()
+            skip = 0
             pts, duration = timing.popleft()
+            if span is not None:  # a segment's timestamps begin at 0
+                first_pts = pts if first_pts is None else first_pts
+                pts -= first_pts
             encoder.put(Frame(planes, pts, duration))
             written += 1
             observer.advance(1)
+        outputs.close()
+        if count is not None and written < count:
+            raise VdenoiseError(
+                f"a segment of {info.path.name} came {count - written} frames short"
+            )
         encoder.finish()
     except BaseException:
         if encoder is not None:
@@ -340,7 +380,7 @@ def _run(
     return written, sigma
 
 
-def _noise_level(
+def noise_level(
     model: VideoDenoiser,
     frames: Iterator[torch.Tensor],
     sigma: float | None,

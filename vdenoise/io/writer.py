@@ -50,6 +50,18 @@ def output_colour(info: VideoInfo, layout: PixelLayout) -> tuple[ColourSpec, Col
     return colour, tags
 
 
+def copy_tags(
+    source: av.container.InputContainer, out: av.container.OutputContainer, video: av.VideoStream
+) -> None:
+    """The source's container tags (not the muxer's), its video's language, its chapters."""
+    out.metadata.update({k: v for k, v in source.metadata.items() if k.lower() not in _MUXER_KEYS})
+    original = main_video_stream(source)
+    video.metadata.update({k: v for k, v in original.metadata.items() if k == "language"})
+    chapters = source.chapters()
+    if chapters:
+        out.set_chapters(chapters)
+
+
 class VideoWriter:
     """Encodes frames into a new file with the same timestamps and form as the input."""
 
@@ -121,13 +133,7 @@ class VideoWriter:
         if source is not None:
             self.passthrough = Passthrough(source, out, audio)
             self.notes += self.passthrough.notes
-            meta = {k: v for k, v in source.metadata.items() if k.lower() not in _MUXER_KEYS}
-            out.metadata.update(meta)
-            video = main_video_stream(source)
-            stream.metadata.update({k: v for k, v in video.metadata.items() if k == "language"})
-            chapters = source.chapters()
-            if chapters:
-                out.set_chapters(chapters)
+            copy_tags(source, out, stream)
         try:
             with encoder_messages() as said:
                 out.start_encoding()
