@@ -27,6 +27,7 @@ import av
 
 from vdenoise.batch import Job, Settings, run_batch
 from vdenoise.errors import UsageError, VdenoiseError
+from vdenoise.io import is_image_sequence
 from vdenoise.io.passthrough import AudioMode, Passthrough
 from vdenoise.io.reader import main_video_stream, open_container
 from vdenoise.io.writer import copy_tags
@@ -256,7 +257,7 @@ def denoise_segmented(
         raise UsageError("--jobs is for one machine; on a cluster, Ray places the segments")
     if options.get("start") is not None or options.get("end") is not None:
         raise UsageError("--start and --end apply to one-piece runs", "drop --jobs or --segments")
-    if src.is_dir() or dst.suffix.lower() in ("", ".png", ".tif", ".tiff"):
+    if src.is_dir() or is_image_sequence(dst):
         raise UsageError("segments are for video files", "give a video input and output")
     check_paths(src, dst, bool(options.get("overwrite")))
     began = time.perf_counter()
@@ -269,7 +270,10 @@ def denoise_segmented(
     )
     observer.note(f"{len(parts)} segment(s) of {len(timeline.pts)} frames")
     folder = dst.parent / f"{partial_prefix(dst)}{secrets.token_hex(4)}-segments"
-    folder.mkdir()
+    try:
+        folder.mkdir()
+    except OSError as e:
+        raise VdenoiseError(f"cannot write in {dst.parent} ({e.strerror})") from None
     try:
         jobs = [
             Job(src, folder / f"{i:05d}{dst.suffix}", part.span) for i, part in enumerate(parts)
