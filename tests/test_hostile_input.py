@@ -262,3 +262,23 @@ def test_a_signal_at_any_moment_exits_130_with_nothing_left(long_clip, tmp_path,
         else:
             assert_one_error_line(stderr, stdout)
     assert not failures
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_a_run_in_segments_stops_its_workers_with_nothing_left(
+    long_clip, tmp_path, signum
+):
+    for moment in (1.0, 4.0):  # while planning; while the workers denoise their segments
+        folder = tmp_path / f"at-{moment}"
+        folder.mkdir()
+        command = [COMMAND, "denoise", long_clip, "o.mp4", "--jobs", "2"]
+        process = subprocess.Popen(
+            list(map(str, command)), cwd=folder, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(moment)
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert sorted(p.name for p in folder.iterdir()) == [], moment
+        assert_one_error_line(stderr, stdout)
