@@ -11,7 +11,6 @@ time of each way, and its ratio to one at a time (> 1: faster), measured in one 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, synthetic_clip
+from benchmarks.common import parallel_options, parallel_ways, print_speedups, synthetic_clip
 
 COMMAND = [sys.executable, "-m", "vdenoise"]  # as installed, also where it is not
 
@@ -29,19 +28,10 @@ COMMAND = [sys.executable, "-m", "vdenoise"]  # as installed, also where it is n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--size", default="320x240")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--weights", help="checkpoint file or release name (default: f2r's)")
-    parser.add_argument("--jobs", default="2", help="comma-separated: each a way to time")
-    parser.add_argument("--no-ray", action="store_true", help="leave the Ray cluster out")
+    parallel_options(parser, frames=24, size="320x240")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
-    ways = {"one at a time": []} | {f"--jobs {n}": ["--jobs", n] for n in args.jobs.split(",")}
-    if not args.no_ray and importlib.util.find_spec("ray") is not None:
-        ways["--cluster local (Ray)"] = ["--cluster", "local"]
-    common = ["--sigma", "10", "--device", args.device, "-q"]
-    common += ["--weights", args.weights] if args.weights else []
+    ways, common = parallel_ways("one at a time", args)
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as folder:
         clips = Path(folder) / "clips"
@@ -56,13 +46,8 @@ def main() -> None:
             command = [*COMMAND, "batch", str(clips), "-o", str(out), *common, *extra]
             subprocess.run(command, check=True, cwd=root)
             seconds[name] = time.perf_counter() - began
-    base = seconds["one at a time"]
-    print(f"# {args.clips} clips x {args.frames} frames at {args.size} on {args.device}; "
-          f"{machine()}")  # fmt: skip
-    print("| way | seconds | speed-up |")
-    print("|---|---|---|")
-    for name, value in seconds.items():
-        print(f"| {name} | {value:.1f} | {base / value:.2f} |")
+    title = f"{args.clips} clips x {args.frames} frames at {args.size} on {args.device}"
+    print_speedups(title, seconds)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations  # noqa: I001  (vdenoise must be imported bef
 import platform
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import vdenoise  # noqa: F401  (sets its threading defaults, as the CLI does)
 
@@ -56,3 +57,36 @@ def machine() -> str:
     except ImportError:
         versions = f"torch {torch.__version__}, no PyAV"
     return f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}; {versions}"
+
+
+def parallel_options(parser: Any, frames: int, size: str) -> None:
+    """The options of the parallel benchmarks (`batch.py`, `segments.py`)."""
+    parser.add_argument("--frames", type=int, default=frames)
+    parser.add_argument("--size", default=size)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--weights", help="checkpoint file or release name (default: f2r's)")
+    parser.add_argument("--jobs", default="2", help="comma-separated: each a way to time")
+    parser.add_argument("--no-ray", action="store_true", help="leave the Ray cluster out")
+
+
+def parallel_ways(first: str, args: Any) -> tuple[dict[str, list[str]], list[str]]:
+    """The ways a parallel benchmark times, each as the options that make it: `first` (no
+    option), `--jobs N` for each N of `--jobs`, and a local Ray cluster unless `--no-ray` or
+    Ray is not installed; and the options common to all."""
+    import importlib.util
+
+    ways = {first: []} | {f"--jobs {n}": ["--jobs", n] for n in args.jobs.split(",")}
+    if not args.no_ray and importlib.util.find_spec("ray") is not None:
+        ways["--cluster local (Ray)"] = ["--cluster", "local"]
+    common = ["--sigma", "10", "--device", args.device, "-q"]
+    return ways, common + (["--weights", args.weights] if args.weights else [])
+
+
+def print_speedups(title: str, seconds: dict[str, float]) -> None:
+    """A Markdown table of each way's seconds and its speed-up over the first way."""
+    base = next(iter(seconds.values()))
+    print(f"# {title}; {machine()}")
+    print("| way | seconds | speed-up |")
+    print("|---|---|---|")
+    for name, value in seconds.items():
+        print(f"| {name} | {value:.1f} | {base / value:.2f} |")

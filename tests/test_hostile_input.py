@@ -242,23 +242,29 @@ def long_clip(tmp_path_factory) -> Path:
     return make_clip(folder / "long.mp4", ClipSpec(frames=300, width=320, height=240))
 
 
+def signalled(args: list, folder: Path, moment: float, signum: int) -> tuple[int, str, str]:
+    """Run vdenoise in `folder`, send it `signum` `moment` seconds after launch: its exit code,
+    stdout and stderr."""
+    process = subprocess.Popen(
+        [COMMAND, *map(str, args)], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    time.sleep(moment)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    return process.returncode, stdout, stderr
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_at_any_moment_exits_130_with_nothing_left(long_clip, tmp_path, signum):
     failures = []
     for moment in MOMENTS:
         folder = tmp_path / f"at-{moment}"
         folder.mkdir()
-        command = [COMMAND, "denoise", long_clip, "o.mp4"]
-        process = subprocess.Popen(
-            list(map(str, command)), cwd=folder, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        time.sleep(moment)
-        process.send_signal(signum)
-        stdout, stderr = process.communicate(timeout=60)
+        code, stdout, stderr = signalled(["denoise", long_clip, "o.mp4"], folder, moment, signum)
         left = sorted(p.name for p in folder.iterdir())
-        if process.returncode != 130 or left or "Traceback" in stderr:
-            failures.append((moment, process.returncode, left, stderr[-300:]))
+        if code != 130 or left or "Traceback" in stderr:
+            failures.append((moment, code, left, stderr[-300:]))
         else:
             assert_one_error_line(stderr, stdout)
     assert not failures
@@ -271,14 +277,8 @@ def test_a_signal_to_a_run_in_segments_stops_its_workers_with_nothing_left(
     for moment in (1.0, 4.0):  # while planning; while the workers denoise their segments
         folder = tmp_path / f"at-{moment}"
         folder.mkdir()
-        command = [COMMAND, "denoise", long_clip, "o.mp4", "--jobs", "2"]
-        process = subprocess.Popen(
-            list(map(str, command)), cwd=folder, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        time.sleep(moment)
-        process.send_signal(signum)
-        stdout, stderr = process.communicate(timeout=60)
-        assert process.returncode == 130, stderr
+        command = ["denoise", long_clip, "o.mp4", "--jobs", "2"]
+        code, stdout, stderr = signalled(command, folder, moment, signum)
+        assert code == 130, stderr
         assert sorted(p.name for p in folder.iterdir()) == [], moment
         assert_one_error_line(stderr, stdout)
