@@ -46,7 +46,7 @@ RELEASES: tuple[Release, ...] = (
         name="f2r-small",
         method="f2r",
         filename="f2r-small.safetensors",
-        sha256="af57b99890c7883fe767d663ef38adeda7d1a0f9dc3023f88b6b6800afa073a4",
+        sha256="ea13202effe2680acacbf4153cdad37141c8c45ad307c73bc13c562206019db4",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT,
         # The CPU preset (over 2 frames/s at 640x480 on 2 cores), and for now the GPU default
