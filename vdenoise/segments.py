@@ -54,13 +54,16 @@ class Timeline:
     keyframes: list[int]  # indices into pts of the frames that start a group of pictures
 
     def seconds(self, index: int) -> float:
-        """Where a reader cuts just before frame `index` (halfway from the frame before)."""
-        before = self.pts[index - 1] if index else self.pts[0] - 1
-        return float((before + self.pts[index]) / 2 * self.time_base - self.origin)
+        """Where a reader cuts just before frame `index` > 0: halfway from the frame before,
+        in the reader's seconds (from the origin)."""
+        middle = Fraction(self.pts[index - 1] + self.pts[index], 2)
+        return float(middle * self.time_base - self.origin)
 
 
 @dataclass(frozen=True)
 class Part:
+    """One segment: what its worker reads and writes, and where its frames go back."""
+
     span: Span
     frames: list[int]  # the timestamps of the frames it writes (source time base)
 
