@@ -297,3 +297,16 @@ def test_what_a_killed_run_left_is_removed_for_its_output_only(tmp_path):
         (tmp_path / f"{partial_prefix(target)}deadbeef.mp4").write_bytes(b"partial")
     remove_stale_partials(dst)
     assert [p.name for p in tmp_path.iterdir()] == [f"{partial_prefix(other)}deadbeef.mp4"]
+
+
+def test_no_output_appears_after_an_interrupt_python_dropped(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised inside a destructor is printed and dropped by Python; the
+    signal is remembered (`vdenoise.signals`), and the output is still not put in place."""
+    from vdenoise import signals
+    from vdenoise.pipeline import staged_output
+
+    monkeypatch.setattr(signals, "received", True)
+    target = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt), staged_output(target, False) as tmp:
+        tmp.write_bytes(b"a whole output")
+    assert list(tmp_path.iterdir()) == []

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import torch
 
+from vdenoise import signals
 from vdenoise.checkpoint import fitted_level
 from vdenoise.device import describe, precision_name, select_device, select_precision
 from vdenoise.engine import Engine
@@ -153,6 +154,7 @@ def staged_output(dst: Path, as_folder: bool) -> Iterator[Path]:
         raise VdenoiseError(f"cannot write in {dst.parent} ({e.strerror})") from None
     try:
         yield tmp
+        signals.check()  # no output appears after an interrupt, even one Python dropped
         if as_folder and dst.exists():
             old = dst.parent / f".vdenoise-old-{token}"
             dst.rename(old)
@@ -364,6 +366,7 @@ def _run(
             encoder.put(Frame(planes, pts, duration))
             written += 1
             observer.advance(1)
+            signals.check()
         outputs.close()
         if count is not None and written < count:
             raise VdenoiseError(
