@@ -46,7 +46,7 @@ RELEASES: tuple[Release, ...] = (
         name="f2r-small",
         method="f2r",
         filename="f2r-small.safetensors",
-        sha256="ea13202effe2680acacbf4153cdad37141c8c45ad307c73bc13c562206019db4",
+        sha256="2cb715f7493b607a64cab6fcabbefedf2996273e8c132f42a541066956db7b88",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT,
         # The CPU preset (over 2 frames/s at 640x480 on 2 cores), and for now the GPU default
