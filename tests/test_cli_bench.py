@@ -39,6 +39,7 @@ def test_bench_json_on_a_partial_set8(set8, checkpoint):
     assert len(data["scores"]) == 4 * 2 * 3 and len(data["averages"]) == 2 * 3
     assert data["protocol"]["conditions"] == ["sigma 10", "sigma 30"]
     assert {s["frames"] for s in data["scores"]} == {4}
+    assert all(a["flicker"] > 0 for a in data["averages"]) and data["protocol"]["flicker"]
     assert data["memory"]["peak_host_bytes"] > 0
 
 

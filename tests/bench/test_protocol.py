@@ -78,6 +78,8 @@ def test_scores_per_frame_then_sequence(set8):
     assert scores[0].psnr == pytest.approx(by_hand)
     (mean,) = averages(scores)
     assert mean["psnr"] == pytest.approx(sum(s.psnr for s in scores) / 4)
+    assert mean["flicker"] == pytest.approx(sum(s.flicker for s in scores) / 4)
+    assert 20 < mean["flicker"] < 30  # the noisy input: independent noise of sigma 20
     assert mean["sequences"] == 4
     assert noisy.timer.frames == 12 and noisy.timer.fps > 0
 

@@ -4,7 +4,8 @@ Per sequence (first 85 frames): noise drawn from a generator seeded with the sam
 every sequence (STBN: `torch.manual_seed(0)` before each), added without clipping (or, with
 `eight_bit`, the same noise then rounded and clipped, as users' 8-bit files hold it); every
 method gets the same noisy frames and the true noise level; PSNR and SSIM per frame on the
-output clipped to [0, 1], averaged over frames, then over sequences.
+output clipped to [0, 1], averaged over frames, then over sequences. Beside them, flicker
+(`vdenoise.bench.flicker`): the error's frame-to-frame change along the clean frames' motion.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import torch
 
 from vdenoise.bench.datasets import MAX_FRAMES, Dataset
+from vdenoise.bench.flicker import Motion, clean_motion, flicker
 from vdenoise.bench.metrics import psnr, ssim
 from vdenoise.engine import Engine
 from vdenoise.models.base import VideoDenoiser
@@ -142,13 +144,21 @@ class Score:
     psnr: float
     ssim: float
     frames: int
+    flicker: float | None = None  # 0-255; None for a single frame
 
 
-def score(output: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]:
-    """Mean per-frame PSNR and SSIM."""
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def score(
+    output: torch.Tensor, clean: torch.Tensor, motion: Motion | None = None
+) -> tuple[float, float, float | None]:
+    """Mean per-frame PSNR and SSIM, and the flicker along `motion` (None without it)."""
     psnrs = [psnr(o, c) for o, c in zip(output, clean, strict=True)]
     ssims = [ssim(o, c) for o, c in zip(output, clean, strict=True)]
-    return sum(psnrs) / len(psnrs), sum(ssims) / len(ssims)
+    return sum(psnrs) / len(psnrs), sum(ssims) / len(ssims), flicker(output, clean, motion)
 
 
 def run_protocol(
@@ -165,14 +175,15 @@ def run_protocol(
     scores = []
     for sequence in dataset.sequences:
         clean = sequence.frames(frames).float() / 255.0
+        motion = clean_motion(clean)  # measured once, for every method and condition
         for condition in settings:
             noisy, sigma = corrupt(clean, condition.noise, seed, condition.eight_bit)
             for method in methods:
                 output = method(noisy, sigma)
-                value_psnr, value_ssim = score(output, clean)
+                value_psnr, value_ssim, value_flicker = score(output, clean, motion)
                 level = round(sigma, 4)
                 result = Score(method.name, condition.label, sequence.name, level, value_psnr,
-                               value_ssim, len(clean))  # fmt: skip
+                               value_ssim, len(clean), value_flicker)  # fmt: skip
                 scores.append(result)
                 if observer:
                     observer.advance(f"{sequence.name}, {condition.label}, {method.name}")
@@ -190,6 +201,7 @@ def averages(scores: list[Score]) -> list[dict[str, Any]]:
             "condition": condition,
             "psnr": sum(s.psnr for s in group) / len(group),
             "ssim": sum(s.ssim for s in group) / len(group),
+            "flicker": _mean([s.flicker for s in group]),
             "sequences": len(group),
         }
         for (method, condition), group in groups.items()

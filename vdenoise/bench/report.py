@@ -1,4 +1,5 @@
-"""The bench's results as one JSON document, Markdown tables and a PSNR-vs-sigma plot."""
+"""The bench's results as one JSON document, Markdown tables and a plot of PSNR and flicker
+against sigma."""
 
 from __future__ import annotations
 
@@ -25,23 +26,35 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _cell(psnr: float | None, ssim: float | None) -> str:
+def _cell(psnr: float | None, ssim: float | None, flicker: float | None = None) -> str:
     if psnr is None:
         return "–"
-    return f"{psnr:.2f}" + (f" / {ssim:.4f}" if ssim is not None else "")
+    text = f"{psnr:.2f}" + (f" / {ssim:.4f}" if ssim is not None else "")
+    return text + (f" / {flicker:.2f}" if flicker is not None else "")
+
+
+def _has_flicker(document: dict[str, Any]) -> bool:
+    """Whether the run measured flicker (runs before it did not; a single frame cannot)."""
+    return any(a.get("flicker") is not None for a in document["averages"])
+
+
+FLICKER_NOTE = (
+    "Flicker: how much the error changes from frame to frame along the clean frames' motion "
+    "(0-255 scale, lower is better; 0 for an error that moves with the picture, about 1.1-1.4 "
+    "sigma for independent noise per frame)."
+)
 
 
 def markdown(document: dict[str, Any]) -> str:
-    """Average and per-sequence tables (PSNR / SSIM), published numbers beside ours when the
-    dataset is the full published one, then speed and the machine."""
+    """Average and per-sequence tables (PSNR / SSIM / flicker), published numbers beside ours
+    when the dataset is the full published one, then speed and the machine."""
     data = document["dataset"]
     conditions = document["protocol"]["conditions"]
     methods = [m["name"] for m in document["methods"]]
     mean = {(a["method"], a["condition"]): a for a in document["averages"]}
-    lines = [f"## {data['label']}: PSNR (dB) / SSIM, mean over sequences", ""]
-    rows = [
-        [m] + [_cell(mean[m, c]["psnr"], mean[m, c]["ssim"]) for c in conditions] for m in methods
-    ]
+    figures = "PSNR (dB) / SSIM" + (" / flicker" if _has_flicker(document) else "")
+    lines = [f"## {data['label']}: {figures}, mean over sequences", ""]
+    rows = [[m] + [_cell(*_figures(mean[m, c])) for c in conditions] for m in methods]
     if data["full"]:
         for name in published(data["name"], 10):
             cells = []
@@ -52,14 +65,16 @@ def markdown(document: dict[str, Any]) -> str:
     lines += _table(["method", *conditions], rows)
     if data["full"] and published(data["name"], 10):
         lines += ["", f"Published rows: {SOURCE}."]
-    lines += ["", "### Per sequence (PSNR / SSIM)", ""]
+    if _has_flicker(document):
+        lines += ["", FLICKER_NOTE]
+    lines += ["", f"### Per sequence ({figures})", ""]
     per = {(s["method"], s["condition"], s["sequence"]): s for s in document["scores"]}
     for c in conditions:
         head = ["sequence", *methods]
         rows = []
         for seq in data["sequences"]:
             found = [per[m, c, seq["name"]] for m in methods]
-            rows.append([seq["name"], *(_cell(f["psnr"], f["ssim"]) for f in found)])
+            rows.append([seq["name"], *(_cell(*_figures(f)) for f in found)])
         lines += [f"**{c}**", "", *_table(head, rows), ""]
     lines += ["### Speed and memory", ""]
     rows = []
@@ -80,6 +95,10 @@ def markdown(document: dict[str, Any]) -> str:
         + (f", peak GPU memory {gpu / 2**30:.2f} GiB." if gpu is not None else "."),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _figures(row: dict[str, Any]) -> tuple[float, float, float | None]:
+    return row["psnr"], row["ssim"], row.get("flicker")
 
 
 def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -129,49 +148,93 @@ COLOURS = [  # matplotlib's tab10, RGB
 ]  # fmt: skip
 
 
-def plot(document: dict[str, Any], path: Path, size: tuple[int, int] = (900, 600)) -> None:
-    """Mean PSNR against sigma, one line per method, as a PNG (drawn with OpenCV)."""
-    series: dict[str, list[tuple[float, float]]] = {}
+Series = dict[str, list[tuple[float, float]]]
+PANEL, LEGEND, HEIGHT = 640, 200, 600  # pixels
+LEFT, RIGHT, TOP, BOTTOM = 70, 20, 40, 60
+
+
+def _series(document: dict[str, Any], key: str) -> Series:
+    """(sigma, figure) points per method, AWGN conditions only."""
+    series: Series = {}
     for a in document["averages"]:
         sigma = _sigma(a["condition"])
-        if sigma >= 0:
-            series.setdefault(a["method"], []).append((sigma, a["psnr"]))
-    if not series:
+        if sigma >= 0 and a.get(key) is not None:
+            series.setdefault(a["method"], []).append((sigma, a[key]))
+    return series
+
+
+def plot(document: dict[str, Any], path: Path) -> None:
+    """Mean PSNR against sigma, and beside it flicker (log scale) when the run measured it, one
+    line per method, as a PNG (drawn with OpenCV)."""
+    psnr = _series(document, "psnr")
+    if not psnr:
         raise ValueError("a PSNR-vs-sigma plot needs AWGN conditions")
-    width, height = size
-    left, right, top, bottom = 70, 220, 40, 60
-    image = np.full((height, width, 3), 255, np.uint8)
+    panels = [("PSNR (dB)", psnr, False)]
+    if flicker := _series(document, "flicker"):
+        panels.append(("flicker (0-255, lower is better)", flicker, True))
+    width = PANEL * len(panels) + LEGEND
+    image = np.full((HEIGHT, width, 3), 255, np.uint8)
+    names = list(psnr)
+    for i, (title, series, log) in enumerate(panels):
+        _panel(image[:, i * PANEL : (i + 1) * PANEL], title, series, names, log)
+    label = document["dataset"]["label"]
+    cv2.putText(image, label, (width - LEGEND + 15, TOP - 15), FONT, 0.5, BLACK, 1)
+    for i, name in enumerate(names):
+        colour = _colour(i)
+        legend = (width - LEGEND + 15, TOP + 20 + 22 * i)
+        cv2.line(image, legend, (legend[0] + 25, legend[1]), colour, 3)
+        cv2.putText(image, name, (legend[0] + 32, legend[1] + 5), FONT, 0.45, BLACK, 1)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+BLACK, GREY = (0, 0, 0), (220, 220, 220)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _colour(index: int) -> tuple[int, int, int]:
+    r, g, b = COLOURS[index % len(COLOURS)]
+    return b, g, r  # OpenCV draws BGR
+
+
+def _ticks(low: float, high: float, log: bool) -> list[float]:
+    if log:
+        ladder = [m * 10.0**e for e in range(-2, 4) for m in (1, 2, 5)]
+        return [t for t in ladder if low <= t <= high]
+    step = max(1, math.ceil((high - low) / 8))
+    return list(range(math.ceil(low), math.floor(high) + 1, step))
+
+
+def _panel(image: np.ndarray, title: str, series: Series, names: list[str], log: bool) -> None:
+    """One figure against sigma, drawn into `image` (a view of the whole plot)."""
+    height, width = image.shape[:2]
     xs = [x for points in series.values() for x, _ in points]
     ys = [y for points in series.values() for _, y in points]
     x0, x1 = min(xs) - 2, max(xs) + 2
-    y0, y1 = math.floor(min(ys)) - 1, math.ceil(max(ys)) + 1
+    if log:
+        scale = lambda y: math.log10(max(y, 1e-3))  # noqa: E731
+        y0, y1 = min(ys) / 1.3, max(ys) * 1.3
+    else:
+        scale = float
+        y0, y1 = math.floor(min(ys)) - 1, math.ceil(max(ys)) + 1
 
     def at(x: float, y: float) -> tuple[int, int]:
-        px = left + (x - x0) / (x1 - x0) * (width - left - right)
-        py = height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
-        return round(px), round(py)
+        px = LEFT + (x - x0) / (x1 - x0) * (width - LEFT - RIGHT)
+        fraction = (scale(y) - scale(y0)) / (scale(y1) - scale(y0) or 1)
+        return round(px), round(height - BOTTOM - fraction * (height - TOP - BOTTOM))
 
-    black, grey = (0, 0, 0), (220, 220, 220)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    step = max(1, (y1 - y0) // 8)
-    for y in range(y0, y1 + 1, step):
-        cv2.line(image, at(x0, y), at(x1, y), grey, 1)
-        cv2.putText(image, f"{y}", (at(x0, y)[0] - 40, at(x0, y)[1] + 5), font, 0.45, black, 1)
+    for y in _ticks(y0, y1, log):
+        cv2.line(image, at(x0, y), at(x1, y), GREY, 1)
+        cv2.putText(image, f"{y:g}", (at(x0, y)[0] - 45, at(x0, y)[1] + 5), FONT, 0.45, BLACK, 1)
     for x in sorted(set(xs)):
-        cv2.putText(image, f"{x:g}", (at(x, y0)[0] - 8, height - bottom + 20), font, 0.45, black)
-    cv2.rectangle(image, at(x0, y1), at(x1, y0), black, 1)
-    cv2.putText(image, "noise sigma (0-255)", (left + 180, height - 15), font, 0.55, black, 1)
-    cv2.putText(image, "PSNR (dB)", (10, top - 15), font, 0.55, black, 1)
-    cv2.putText(image, document["dataset"]["label"], (left + 10, top - 15), font, 0.55, black, 1)
-    for i, (name, points) in enumerate(series.items()):
-        colour = COLOURS[i % len(COLOURS)][::-1]  # RGB -> BGR
+        cv2.putText(image, f"{x:g}", (at(x, y0)[0] - 8, height - BOTTOM + 20), FONT, 0.45, BLACK)
+    cv2.rectangle(image, at(x0, y1), at(x1, y0), BLACK, 1)
+    cv2.putText(image, "noise sigma (0-255)", (LEFT + 180, height - 15), FONT, 0.55, BLACK, 1)
+    cv2.putText(image, title, (10, TOP - 15), FONT, 0.55, BLACK, 1)
+    for name, points in series.items():
+        colour = _colour(names.index(name))
         pixels = [at(x, y) for x, y in sorted(points)]
         for a, b in itertools.pairwise(pixels):
             cv2.line(image, a, b, colour, 2, cv2.LINE_AA)
         for p in pixels:
             cv2.circle(image, p, 4, colour, -1, cv2.LINE_AA)
-        legend = (width - right + 15, top + 20 + 22 * i)
-        cv2.line(image, legend, (legend[0] + 25, legend[1]), colour, 3)
-        cv2.putText(image, name, (legend[0] + 32, legend[1] + 5), font, 0.45, black, 1)
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"could not write {path}")

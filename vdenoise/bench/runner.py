@@ -16,6 +16,7 @@ import torch
 import vdenoise
 from vdenoise.bench.baselines import BASELINES, to_uint8
 from vdenoise.bench.datasets import Dataset
+from vdenoise.bench.flicker import FLICKER_DEFINITION
 from vdenoise.bench.metrics import PSNR_DEFINITION, SSIM_DEFINITION
 from vdenoise.bench.protocol import (
     BaselineMethod,
@@ -122,6 +123,7 @@ def benchmark(
             "level_given": "the true noise std",
             "psnr": PSNR_DEFINITION,
             "ssim": SSIM_DEFINITION,
+            "flicker": FLICKER_DEFINITION,
         },
         "machine": {
             "device": describe(device),
