@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from vdenoise.errors import UsageError
 
@@ -118,8 +119,10 @@ Tile = Annotated[
 Cluster = Annotated[
     str | None,
     typer.Option(
-        help="Run on a Ray cluster: its address, auto (the one Ray finds) or local "
-        "(start one here); needs `pip install 'vdenoise[cluster]'`.",
+        help=escape(
+            "Run on a Ray cluster: its address, auto (the one Ray finds) or local "
+            "(start one here); needs `pip install 'vdenoise[cluster]'`."
+        ),
         rich_help_panel=PERF,
     ),
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from vdenoise.errors import UsageError, VdenoiseError
@@ -46,8 +47,11 @@ class Group(TyperGroup):
         return _plain(super().get_params(ctx))
 
 
-def error_line(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+def error_line(message: str, hint: str | None = None) -> None:
+    """`error: message (hint)` on stderr; both are text, never markup (paths hold brackets)."""
+    said = f"[red]error:[/red] {escape(message)}"
+    said += f" [dim]({escape(hint)})[/dim]" if hint else ""
+    Console(stderr=True).print(said, highlight=False, soft_wrap=True)
 
 
 reported = False  # set once a failure was reported in its line
@@ -67,7 +71,7 @@ def fail(
         message, hint, code = error.message, error.hint, error.exit_code
     if as_json:
         print(json.dumps({"ok": False, "error": message, "hint": hint, "exit_code": code}))
-    error_line(message + (f" [dim]({hint})[/dim]" if hint else ""))
+    error_line(message, hint)
     raise typer.Exit(code)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from vdenoise.cli_support import check_input, fail
 from vdenoise.errors import UsageError, VdenoiseError
@@ -110,7 +111,7 @@ def _summary(progress: TrainingProgress, report: TrainReport, output: Path) -> N
     losses = ", ".join(f"{k} {v:.4g}" for k, v in report.losses.items())
     progress.console.print(
         f"[green]✓[/green] {report.steps} steps in {report.seconds / 60:.1f} min ({losses}) "
-        f"→ {output}",
+        f"→ {escape(str(output))}",
         highlight=False,
         soft_wrap=True,
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -46,7 +47,7 @@ class _StderrStatus:
         self.task = None
 
     def note(self, message: str) -> None:
-        self.console.print(f"[dim]·[/dim] {message}", highlight=False, soft_wrap=True)
+        self.console.print(f"[dim]·[/dim] {escape(message)}", highlight=False, soft_wrap=True)
 
     def _start(self, *columns: ProgressColumn, **task: Any) -> None:
         tail = (TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
@@ -78,7 +79,8 @@ class ConsoleObserver(_StderrStatus):
     def summary(self, report: DenoiseReport) -> None:
         self.console.print(
             f"[green]✓[/green] {report.frames} frames in {report.seconds:.1f} s "
-            f"({frame_rate(report.fps)}) → {report.output} · {report.codec} {report.pix_fmt} · "
+            f"({frame_rate(report.fps)}) → {escape(str(report.output))} · "
+            f"{report.codec} {report.pix_fmt} · "
             f"noise {report.sigma:g}{' (estimated)' if report.sigma_estimated else ''} · "
             f"{report.device}, {report.precision}",
             highlight=False,
@@ -120,7 +122,7 @@ class BenchProgress(_StderrStatus):
 
     def advance(self, what: str) -> None:
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, advance=1, description=what)
+            self.progress.update(self.task, advance=1, description=escape(what))
 
 
 class BatchProgress(_StderrStatus):
@@ -145,12 +147,14 @@ class BatchProgress(_StderrStatus):
         if self.progress is not None and self.file_task is not None:
             self.progress.remove_task(self.file_task)
             self.file_task = None
-        self.current = Path(job.input).name
+        self.current = escape(Path(job.input).name)  # a task description is markup
 
     def ended(self, outcome: Any) -> None:
         if outcome.status == "failed":
             self.console.print(
-                f"[red]✗[/red] {outcome.input}: {outcome.error}", highlight=False, soft_wrap=True
+                f"[red]✗[/red] {escape(f'{outcome.input}: {outcome.error}')}",
+                highlight=False,
+                soft_wrap=True,
             )
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task, 1)
@@ -161,14 +165,17 @@ class BatchProgress(_StderrStatus):
         mark = "[red]✗[/red]" if counts["failed"] else "[green]✓[/green]"
         self.console.print(
             f"{mark} {counts['done']} done ({frames} frames), {counts['skipped']} skipped, "
-            f"{counts['failed']} failed · manifest {manifest}",
+            f"{counts['failed']} failed · manifest {escape(str(manifest))}",
             highlight=False,
             soft_wrap=True,
         )
         for outcome in outcomes:
             if outcome.status == "failed":
                 self.console.print(
-                    f"  failed: {outcome.input}: {outcome.error}", highlight=False, soft_wrap=True
+                    f"  failed: {outcome.input}: {outcome.error}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
                 )
 
 
