@@ -133,11 +133,11 @@ def test_probe_reports_the_stream(clip):
 def test_the_installed_command_runs(clip):
     """The real entry point in a separate process: exit codes reach the shell."""
     ok = subprocess.run(
-        [sys.executable, "-m", "vdenoise.cli", "probe", str(clip)], capture_output=True, text=True
+        [sys.executable, "-m", "vdenoise", "probe", str(clip)], capture_output=True, text=True
     )
     assert ok.returncode == 0 and "64x48" in ok.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "vdenoise.cli", "probe", str(clip) + ".missing"],
+        [sys.executable, "-m", "vdenoise", "probe", str(clip) + ".missing"],
         capture_output=True,
         text=True,
     )

@@ -11,10 +11,9 @@ from typing import Any
 
 from vdenoise.allocator import retain_freed_memory
 from vdenoise.errors import UsageError, VdenoiseError
+from vdenoise.version import __version__
 
 retain_freed_memory()  # large tensors reused, not unmapped and faulted in again (allocator.py)
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 """`python -m vdenoise`: the command line, also where the `vdenoise` script is not installed."""
 
-from vdenoise.cli import main
+from vdenoise.entry import main
 
 main()

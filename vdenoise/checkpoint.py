@@ -85,7 +85,7 @@ def save_checkpoint(
 ) -> str:
     """Write the model's weights, everything needed to rebuild it and the digest of its
     tensors, atomically; returns the file's sha256."""
-    from vdenoise import __version__
+    from vdenoise.version import __version__
 
     method, preset, config = models.describe(model)
     metadata = {

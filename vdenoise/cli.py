@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vdenoise import __version__, cli_batch, cli_bench, cli_training, weights
+from vdenoise import __version__, cli_batch, cli_bench, cli_compare, cli_training, weights
 from vdenoise.cli_options import (
     PERF,
     Audio,
@@ -314,6 +314,7 @@ app.command(cls=Command)(cli_batch.batch)
 app.command(cls=Command)(cli_training.fit)
 app.command(cls=Command)(cli_training.train)
 app.command(cls=Command)(cli_bench.bench)
+app.command(cls=Command)(cli_compare.compare)
 
 
 def version_callback(value: bool) -> None:
@@ -332,14 +333,3 @@ def main_options(
     ] = False,
 ) -> None:
     """vdenoise: F2R and STBN self-supervised video denoising."""
-
-
-def main() -> None:
-    """Kept for `python -m vdenoise.cli`; the console script is `vdenoise.entry:main`."""
-    from vdenoise.entry import main as entry
-
-    entry()
-
-
-if __name__ == "__main__":
-    main()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io.colour import RGB_MATRIX, ColourSpec, PixelLayout
+from vdenoise.io.files import refuse_unseekable
 from vdenoise.io.frames import IMAGE_SUFFIXES, ImageSequenceReader
 
 if TYPE_CHECKING:  # PyAV loads only when a video file is opened, torch when frames convert
@@ -24,21 +22,6 @@ if TYPE_CHECKING:  # PyAV loads only when a video file is opened, torch when fra
 def is_image_sequence(path: Path) -> bool:
     """An output path names an image sequence: a folder, or a pattern like frames/%06d.png."""
     return path.is_dir() or "%" in path.name or (path.suffix == "" and not path.exists())
-
-
-def refuse_unseekable(path: Path) -> None:
-    """A pipe, device or socket would block or end midway: only regular files are read."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise VdenoiseError(f"{path} does not exist") from None
-    except OSError as e:
-        raise VdenoiseError(f"{path} cannot be read ({e.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise UsageError(
-            f"{path} is not a regular file (a pipe, device or socket)",
-            "vdenoise reads video files it can seek in; save the stream to a file first",
-        )
 
 
 def open_input(

@@ -14,8 +14,8 @@ import av
 import numpy as np
 
 from vdenoise.errors import UsageError, VdenoiseError
-from vdenoise.io import refuse_unseekable
 from vdenoise.io.colour import PixelLayout, resolve_colour
+from vdenoise.io.files import refuse_unseekable
 from vdenoise.io.media import ColourTags, Frame, VideoInfo
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from safetensors import safe_open
@@ -17,13 +17,25 @@ from safetensors.torch import load_file, save_file
 
 from vdenoise.errors import UsageError, VdenoiseError
 
-if TYPE_CHECKING:
-    from vdenoise.training.trainer import Trainer
-
 FORMAT = "vdenoise-resume"
 
 
-def save_resume(trainer: Trainer, path: Path) -> None:
+class Resumable(Protocol):
+    """What a resume file holds of a run (`trainer.Trainer`, which imports this module)."""
+
+    model: torch.nn.Module
+    local: torch.nn.Module | None
+    optimizer: torch.optim.Optimizer | None
+    generator: torch.Generator
+    phases: list[Any]  # trainer.Phase: name, share, steps, seconds
+    phase_index: int
+    sampler: Any  # its `rng` is a random.Random
+    report: Any  # trainer.TrainReport: losses, validation
+
+    def _new_optimizer(self, phase: Any) -> torch.optim.Optimizer: ...
+
+
+def save_resume(trainer: Resumable, path: Path) -> None:
     tensors = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
     if trainer.local is not None:
         tensors.update({f"local.{k}": v for k, v in trainer.local.state_dict().items()})
@@ -50,7 +62,7 @@ def save_resume(trainer: Trainer, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_resume(trainer: Trainer, path: Path) -> None:
+def load_resume(trainer: Resumable, path: Path) -> None:
     if not path.is_file():
         raise UsageError(f"nothing to resume: {path.name} does not exist")
     with safe_open(str(path), framework="pt") as f:
