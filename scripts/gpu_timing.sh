@@ -8,7 +8,7 @@
 #
 # (DEVICE=cpu SIZE=96x64 tries it out on a CPU.)
 #
-# Stop 19 ran the first part in ~150 s on an H200; the batch part did not fit in the 200 s left,
+# On an H200 (2026-11-28) the first part ran in ~150 s; the batch part did not fit in the 200 s left,
 # so it is smaller here (4 clips of 24 frames).
 set -u
 OUT=${OUT:-out}

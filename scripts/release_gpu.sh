@@ -7,7 +7,7 @@
 # decodes with OpenCV; the bench skips its end-to-end timing and FFmpeg baselines). New models
 # of the GPU presets train beside the CPU releases trained on from their weights. Checkpoints
 # are copied to OUT as they are written, so a run cut short still leaves its latest ones; logs
-# and bench reports come back in OUT/logs.tar. Stop 19 (MINUTES=4.5, four runs on one H200 and
+# and bench reports come back in OUT/logs.tar. On 2026-11-28 (MINUTES=4.5, four runs on one H200 and
 # its 16 cores): the steps were paced by the optical flow on the CPU (f2r-base 555 steps,
 # stbn-small 359), and the whole call took over 520 s; time end to end apart
 # (scripts/gpu_timing.sh). ONLY="f2r-base stbn-small" trains fewer at once.
@@ -26,8 +26,8 @@ logs() { (cd "$RUN" && tar -cf "$OUT/logs.tar" ./*.log ./*.json 2>/dev/null); }
 TRAIN=(-m vdenoise train "$PACK/train" --val "$PACK/val" --noise gaussian:5-55
   --minutes "$MINUTES" --device "$DEVICE")
 EIGHT=(--eight-bit "${EIGHT_BIT:-0.5}")  # F2R's stage 1 and STBN: half the clips 8-bit
-# name: arguments. F2R ends with a joint phase (stop 18: +0.36 dB at sigma 30 in 15 min);
-# stage 2 of width >= 24 collapsed at lr 5e-4 (stop 18), so F2R's rates stay lower.
+# name: arguments. F2R ends with a joint phase (+0.36 dB at sigma 30 in 15 min on the CPU);
+# stage 2 of width >= 24 collapsed at lr 5e-4 (both 2026-11-28), so F2R's rates stay lower.
 declare -A CANDIDATES=(
   [f2r-base]="${TRAIN[*]} --method f2r --preset base --batch 32 --crop 128 --lr 2e-4 --joint 0.5 ${EIGHT[*]}"
   [f2r-small]="scripts/retrain_refiner.py weights/f2r-small.safetensors --data $PACK

@@ -74,7 +74,7 @@ PRESETS = {
     "tiny": F2RConfig(width=16, refiner_width=16),
     # For CPUs: >= 2 frames/s at 640x480. 4 frames per call, not 8: end to end at 640x480 the
     # peak memory is 883 MiB, not 1,066 (benchmarks/end_to_end.py), at the same speed. Stage 2
-    # of width 24, not 8: +0.05 dB at equal training time, for 25 ms a frame more (stop 18).
+    # of width 24, not 8: +0.05 dB at equal training time, for 25 ms a frame more (0.7.0).
     "small": F2RConfig(width=8, refiner_width=24, chunk=4),
 }
 

@@ -56,8 +56,8 @@ class STBNConfig:
 
 RING = [0, 1, 2, 3, 5, 6, 7, 8]  # the 3x3 neighbourhood without its centre
 REFERENCE = STBNConfig(64, 5, 2, 8)  # the paper's network
-# Measured against the paper's in issue 16's notes: the carried state and kernel head (stop 16),
-# candidates from t-3..t+3 (stop 17: 29.72/29.48 dB validation at sigma 30 at 214 steps/the end
+# Measured against the paper's in issue 16's notes: the carried state and kernel head (0.5.0),
+# candidates from t-3..t+3 (0.6.0: 29.72/29.48 dB validation at sigma 30 at 214 steps/the end
 # of 25 min, against 29.60/29.35 from t-2..t+2 and 28.92/28.88 from t-1..t+1).
 OURS = {"carry": True, "kernel": True, "reach": 3}
 PRESETS = {

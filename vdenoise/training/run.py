@@ -39,7 +39,7 @@ STBN_CLIP = 8  # frames per training clip (the official code's --train_length)
 # 24.03, 1e-4 24.45, stage 2 only 22.37. Poisson-Gaussian noise on derf-tractor, start 30.69:
 # both stages at 1e-3 28.28, 1e-4 29.09 (29.88 with the noise level function in the anchor's
 # NLL), stage 2 only 30.57 (30.69 with the noise level function). STBN keeps the rate
-# measured for it (stop 10: 1e-3).
+# measured for it (1e-3; benchmarks/fit_variants.py, 2026-11-22).
 FIT_DEFAULTS: dict[str, dict[str, float | None]] = {
     "f2r": {"lr": 1e-4, "anchor_share": None},  # None: from the noise, `ANCHOR_SHARE`
     "stbn": {"lr": 1e-3},
