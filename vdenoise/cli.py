@@ -14,6 +14,7 @@ import typer
 
 from vdenoise import __version__, cli_batch, cli_bench, cli_compare, cli_training, weights
 from vdenoise.cli_options import (
+    IO,
     PERF,
     Audio,
     AudioOption,
@@ -104,6 +105,16 @@ def denoise(
         ),
     ] = None,
     cluster: Cluster = None,
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview",
+            help="Denoise 3 s from the middle with these settings, write them beside the "
+            "original as OUTPUT's name + .preview (out.mp4: out.preview.mp4) and say how long "
+            "the whole run would take. Nothing else is written.",
+            rich_help_panel=IO,
+        ),
+    ] = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -119,6 +130,10 @@ def denoise(
         if fps is not None and not input.is_dir():
             raise UsageError("--fps applies to image-sequence input only")
         check_input(input, fps)  # before torch loads: a bad input is said at once
+        if preview and (jobs > 1 or segments or cluster is not None):
+            raise UsageError(
+                "--preview runs in one process: leave out --jobs, --segments and --cluster"
+            )
         from vdenoise import checkpoint
         from vdenoise.device import select_device
         from vdenoise.pipeline import denoise_video
@@ -127,7 +142,11 @@ def denoise(
         observer.note(f"weights: {source}")
         if warning := checkpoint.unverified_note(model):
             observer.note(warning)
-        if jobs > 1 or segments or cluster is not None:
+        if preview:
+            from vdenoise.preview import denoise_preview
+
+            report = denoise_preview(input, output, model, options, observer)
+        elif jobs > 1 or segments or cluster is not None:
             from vdenoise.batch import Settings
             from vdenoise.segments import denoise_segmented, pieces_for
 
@@ -142,6 +161,9 @@ def denoise(
         observer.stop()
         fail(e, as_json)
     observer.stop()
+    if preview:
+        cli_compare.said_preview(report, source, as_json)
+        return
     observer.summary(report)
     if as_json:
         print(json.dumps({"ok": True, "weights": source, **report.as_dict()}))

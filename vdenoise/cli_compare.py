@@ -16,6 +16,7 @@ from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.progress import ConsoleObserver, frame_rate
 
 if TYPE_CHECKING:  # torch and PyAV load only when the command runs
+    from vdenoise.preview import PreviewReport
     from vdenoise.stills import Still
 
 
@@ -90,7 +91,7 @@ def compare(
 
         for path in inputs:
             check_input(path, fps)
-        chosen = sources(inputs, label, fps)
+        chosen = sources(inputs, label, fps, parse_time(start, "--start"), parse_time(end, "--end"))
         if at:
             if split or start or end:
                 raise UsageError("--at writes stills: --split, --start and --end are for videos")
@@ -106,7 +107,6 @@ def compare(
             encode = EncodeOptions(codec=codec, crf=crf, lossless=lossless)
             report = compare_video(
                 chosen, output, layout="split" if split else "side", encode=encode,
-                start=parse_time(start, "--start"), end=parse_time(end, "--end"),
                 overwrite=overwrite, observer=observer,
             )  # fmt: skip
     except (VdenoiseError, KeyboardInterrupt) as e:
@@ -134,3 +134,31 @@ def compare(
 
 def _still(still: Still) -> dict[str, Any]:
     return {**asdict(still), "path": str(still.path)}
+
+
+def duration(seconds: float) -> str:
+    """'38 s', '4 min 10 s', '2 h 05 min'."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def said_preview(report: PreviewReport, weights: str, as_json: bool) -> None:
+    """`denoise --preview`'s result: the comparison's path and the whole run's projected time."""
+    if as_json:
+        print(json.dumps({"ok": True, "weights": weights, **report.as_dict()}))
+        return
+    whole = report.projected_seconds
+    projected = (
+        f"about {duration(whole)} for {report.total_frames} frames"
+        if whole is not None
+        else "unknown (the video does not say how many frames it has)"
+    )
+    print(
+        f"preview: {report.preview} ({report.start:.1f}-{report.end:.1f} s, {report.frames} "
+        f"frames denoised at {frame_rate(report.fps)})\n"
+        f"the whole run would take {projected} at that speed"
+    )

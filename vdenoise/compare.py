@@ -42,15 +42,25 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 @dataclass(frozen=True)
 class Source:
-    """One input: a video file or image folder, and the label shown on it."""
+    """One input: a video file or image folder, the label shown on it, and the part of it
+    compared (seconds; None: from its start, to its end)."""
 
     path: Path
     label: str
     fps: float | None = None  # image folders' frame rate
+    start: float | None = None
+    end: float | None = None
 
 
-def sources(paths: list[Path], labels: list[str] | None, fps: float | None = None) -> list[Source]:
-    """The inputs, labelled with `labels` in order (default: their file names)."""
+def sources(
+    paths: list[Path],
+    labels: list[str] | None,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> list[Source]:
+    """The inputs, labelled with `labels` in order (default: their file names), each from
+    `start` to `end`."""
     if len(paths) < 2:
         raise UsageError("compare needs the original and at least one processed version")
     labels = list(labels or [])
@@ -60,7 +70,9 @@ def sources(paths: list[Path], labels: list[str] | None, fps: float | None = Non
     for path in paths:
         if not path.exists():
             raise UsageError(f"{path} does not exist")
-    return [Source(p, label, fps) for p, label in zip(paths, labels, strict=True)]
+    if start is not None and end is not None and end <= start:
+        raise UsageError("--end must come after --start")
+    return [Source(p, label, fps, start, end) for p, label in zip(paths, labels, strict=True)]
 
 
 @dataclass
@@ -332,13 +344,11 @@ def compare_video(
     *,
     layout: Layout = "side",
     encode: EncodeOptions | None = None,
-    start: float | None = None,
-    end: float | None = None,
     overwrite: bool = False,
     observer: Observer | None = None,
 ) -> CompareReport:
     """Write `output`: the inputs' frames matched by time, labelled, as `layout` places them,
-    with the first input's timestamps and audio. `start`/`end` (seconds) trim every input.
+    with the first input's timestamps and audio.
     `encode`: libx264 at the `PRESET` speed unless another preset is given."""
     observer = observer or SilentObserver()
     output = Path(output)
@@ -353,7 +363,7 @@ def compare_video(
     with contextlib.ExitStack() as stack:
         readers = []
         for source in inputs:
-            reader = open_input(source.path, start=start, end=end, fps=source.fps)
+            reader = open_input(source.path, start=source.start, end=source.end, fps=source.fps)
             stack.callback(reader.close)
             readers.append(reader)
         info = readers[0].info
