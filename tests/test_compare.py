@@ -116,16 +116,16 @@ def test_stills_show_the_frames_and_the_stated_crops_where_versions_differ(tmp_p
     (still,) = json.loads(result.stdout)["stills"]
     assert still["path"] == str(out) and still["zoom"] == 4
     first = still["regions"][0]
-    assert (first["width"], first["height"]) == (96 // 8, 72 // 8)  # a quarter of 1/zoom
+    assert (first["width"], first["height"]) == ((96 - 2) // 8, 72 // 8)  # under 1/(2 zoom)
     x, y = first["x"], first["y"]
     assert x <= 60 and x + first["width"] >= 66 and y <= 40 and y + first["height"] >= 46
     image = cv2.imread(str(out))[..., ::-1].astype(int)
     assert image.shape[0] == 72 + 2 + 9 * 4  # the frames, then one row of crops
     assert np.abs(image[60:70, 2:50] - RED).max() < 4  # the original, under its label
-    tile_y, tile_w, tile_h = 72 + 2, 12 * 4, 9 * 4  # the first crop row, below the frames
+    tile_y, tile_w, tile_h = 72 + 2, 11 * 4, 9 * 4  # the first crop row, below the frames
     crop = image[tile_y : tile_y + tile_h, tile_w + 2 : 2 * tile_w + 2]  # patched, region 1
     frame = our_rgb(patched)[6]  # the frame at 0.2 s
-    expected = np.repeat(np.repeat(frame[y : y + 9, x : x + 12], 4, 0), 4, 1)  # nearest
+    expected = np.repeat(np.repeat(frame[y : y + 9, x : x + 11], 4, 0), 4, 1)  # nearest
     assert np.abs(crop[20:] - expected[20:]).max() < 4  # under the crop's label
 
 

@@ -92,8 +92,9 @@ def to_image(rgb: torch.Tensor) -> np.ndarray:
 def differing_regions(
     pictures: list[np.ndarray], width: int, height: int, count: int = REGIONS
 ) -> list[Region]:
-    """`count` non-overlapping width x height rectangles where the versions differ most: the
-    largest mean spread (highest minus lowest version, per sample), chosen greedily."""
+    """`count` width x height rectangles where the versions differ most: the largest mean
+    spread (highest minus lowest version, per sample), chosen greedily, each at least a
+    rectangle's size away from those before (distinct places, not neighbours)."""
     stack = np.stack(pictures).astype(np.float32)
     spread = (stack.max(0) - stack.min(0)).mean(axis=2)
     frame_h, frame_w = spread.shape
@@ -106,7 +107,8 @@ def differing_regions(
         if means[y, x] < 0:
             break
         regions.append(Region(int(x), int(y), width, height))
-        means[max(0, y - height + 1) : y + height, max(0, x - width + 1) : x + width] = -1
+        means[max(0, y - 2 * height + 1) : y + 2 * height,
+              max(0, x - 2 * width + 1) : x + 2 * width] = -1  # fmt: skip
     return regions
 
 
@@ -114,9 +116,10 @@ def layout_still(
     pictures: list[np.ndarray], labels: list[str], zoom: int, regions: int = REGIONS
 ) -> tuple[np.ndarray, list[Region]]:
     """The PNG's picture: the frames side by side with the regions outlined and numbered;
-    below, each region of every version enlarged `zoom` times (two regions to a row)."""
+    below, each region of every version enlarged `zoom` times (two regions to a row, as wide
+    as the frames)."""
     height, width = pictures[0].shape[:2]
-    crop_w, crop_h = max(1, width // (2 * zoom)), max(1, height // (2 * zoom))
+    crop_w, crop_h = max(1, (width - BORDER) // (2 * zoom)), max(1, height // (2 * zoom))
     found = differing_regions(pictures, crop_w, crop_h, regions)
     scale = text_scale(height)
     parts = []
