@@ -169,7 +169,7 @@ def _outline(picture: np.ndarray, regions: list[Region], scale: float) -> None:
         cv2.rectangle(picture, (r.x, r.y), (r.x + r.width - 1, r.y + r.height - 1), OUTLINE, 1)
         below = r.y < 20 * scale
         y = r.y + r.height + round(14 * scale) if below else r.y - 4
-        cv2.putText(picture, str(k), (r.x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.7,
+        cv2.putText(picture, str(k), (r.x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     OUTLINE, 1, cv2.LINE_AA)  # fmt: skip
 
 
