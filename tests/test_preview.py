@@ -60,6 +60,6 @@ def test_preview_json_and_refusals(clip, tmp_path):
 
 def test_the_preview_range_is_the_middle_of_the_chosen_part():
     assert preview_range(10.0, None, None) == (5 - PREVIEW_SECONDS / 2, 5 + PREVIEW_SECONDS / 2)
-    assert preview_range(2.0, None, None) == (0.0, 2.0)  # shorter: all of it
+    assert preview_range(3.4, None, None) == (0.0, 3.4)  # hardly longer: all of it
     assert preview_range(100.0, 20.0, 30.0) == (23.5, 26.5)
     assert preview_path(Path("a/b.mp4")).as_posix() == "a/b.preview.mp4"

@@ -53,14 +53,16 @@ class PreviewReport:
 
 
 def preview_range(duration: float, start: float | None, end: float | None) -> tuple[float, float]:
-    """PREVIEW_SECONDS from the middle of [start, end) (the whole video by default)."""
+    """PREVIEW_SECONDS from the middle of [start, end) (the whole video by default); all of it
+    when it is at most half a second longer."""
     first = start or 0.0
     last = min(end, duration) if end is not None else duration
     if last <= first:
         raise UsageError(f"--start {first:g} s is past the end of the video ({duration:.2f} s)")
-    middle = (first + last) / 2
-    begin = max(first, middle - PREVIEW_SECONDS / 2)
-    return begin, min(last, begin + PREVIEW_SECONDS)
+    if last - first <= PREVIEW_SECONDS + 0.5:
+        return first, last
+    begin = (first + last - PREVIEW_SECONDS) / 2
+    return begin, begin + PREVIEW_SECONDS
 
 
 def denoise_preview(
@@ -78,16 +80,18 @@ def denoise_preview(
         duration = reader.info.duration
     if not duration:
         raise UsageError(f"{src.name} does not say how long it is: a preview needs that")
-    begin, end = preview_range(duration, start, end)
+    begin, stop = preview_range(duration, start, end)
     if not target.parent.is_dir():
         raise UsageError(f"the folder {target.parent} does not exist")
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".vdenoise-preview-") as tmp:
         clip = Path(tmp) / f"denoised{target.suffix}"
-        settings = {**options, "start": begin, "end": end, "overwrite": True}
+        whole = end is None and stop >= duration  # to the end: keep its last frame
+        stop_at = None if whole else stop
+        settings = {**options, "start": begin, "end": stop_at, "overwrite": True}
         report = denoise_video(src, clip, model, observer=observer, **settings)
-        original = Source(Path(src), "original", fps, begin, end)
+        original = Source(Path(src), "original", fps, begin, stop_at)
         sigma = f"sigma {report.sigma:g}" + (" (estimated)" if report.sigma_estimated else "")
         compare_video([original, Source(clip, f"denoised, {sigma}")], target,
                       overwrite=options["overwrite"])  # fmt: skip
-    return PreviewReport(str(target), begin, end, report.frames, report.seconds, total,
+    return PreviewReport(str(target), begin, stop, report.frames, report.seconds, total,
                          report.sigma, report.notes)  # fmt: skip
