@@ -10,6 +10,7 @@ from tests.clipmaker import ClipSpec, make_clip, raw_planes
 from vdenoise.batch import Settings, load, plan, run_batch, shares_models
 from vdenoise.cli import app
 from vdenoise.errors import UsageError
+from vdenoise.manifest import read as read_manifest
 
 runner = CliRunner()
 
@@ -106,6 +107,24 @@ def test_skip_existing_resumes(shoot, tmp_path, checkpoints):
     assert batch(shoot, *common).exit_code == 1  # without it, existing outputs are refused
 
 
+def test_skip_existing_redoes_the_file_whose_manifest_line_was_cut(shoot, tmp_path, checkpoints):
+    out = tmp_path / "out"
+    common = ("-o", out, "--weights", checkpoints["f2r"][1], "--sigma", "10")
+    assert batch(shoot, *common).exit_code == 0
+    record = out / "vdenoise-manifest.jsonl"
+    lines = record.read_text().splitlines()
+    record.write_text("\n".join(lines[:2]) + "\n" + lines[2][:60])  # c's line cut mid-way
+    kept = {name: (out / name).stat().st_mtime_ns for name in ("a.mp4", "b.mov", "day2/c.mp4")}
+    result = batch(shoot, *common, "--skip-existing")
+    assert result.exit_code == 0, result.stderr
+    now = {name: (out / name).stat().st_mtime_ns for name in kept}
+    assert [now[n] == kept[n] for n in kept] == [True, True, False]  # c done again
+    assert len(raw_planes(out / "day2/c.mp4")) == 7
+    contents = read_manifest(record)  # the cut line set apart; c's new line whole
+    assert [r["status"] for r in contents.records] == ["done", "done", "skipped", "skipped", "done"]
+    assert contents.records[-1]["frames"] == 7 and contents.cut == [lines[2][:60]]
+
+
 def test_files_in_flight_can_share_one_model(shoot, tmp_path, checkpoints, monkeypatch):
     settings = Settings(weights=str(checkpoints["f2r"][1]), options=lossless_options())
     jobs = plan([str(shoot)], tmp_path / "one", container="mkv")
@@ -153,3 +172,16 @@ def lossless_options():
     from vdenoise.io.encoding import EncodeOptions
 
     return {"sigma": 10.0, "encode": EncodeOptions(codec="ffv1")}
+
+
+def test_a_task_is_done_only_once_its_whole_output_is_seen_here(tmp_path):
+    from vdenoise.batch import Job, Outcome, _in_place
+
+    job = Job(tmp_path / "a.mp4", tmp_path / "out.mp4")
+    done = Outcome(str(job.input), str(job.output), "done", frames=5, retries=1)
+    missing = _in_place(job, done, 1234, tries=1)
+    assert missing.status == "failed" and missing.retries == 1
+    assert "where this machine does not see it (found nothing)" in missing.error
+    job.output.write_bytes(b"x" * 1000)
+    assert "found 1000 bytes of 1234" in _in_place(job, done, 1234, tries=1).error
+    assert _in_place(job, done, 1000) is done

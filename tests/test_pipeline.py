@@ -23,8 +23,6 @@ from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io.encoding import EncodeOptions
 from vdenoise.pipeline import (
     denoise_video,
-    partial_prefix,
-    remove_stale_partials,
     staged_output,
 )
 
@@ -289,14 +287,6 @@ def test_errors_name_the_output_not_its_hidden_temporary_file(tmp_path):
         raise VdenoiseError(f"cannot write {tmp} (No space left on device)")
     assert str(dst) in caught.value.message and tmp.name not in caught.value.message
     assert list(tmp_path.iterdir()) == []
-
-
-def test_what_a_killed_run_left_is_removed_for_its_output_only(tmp_path):
-    dst, other = tmp_path / "a.mp4", tmp_path / "b.mp4"
-    for target in (dst, other):  # as a SIGKILL leaves them
-        (tmp_path / f"{partial_prefix(target)}deadbeef.mp4").write_bytes(b"partial")
-    remove_stale_partials(dst)
-    assert [p.name for p in tmp_path.iterdir()] == [f"{partial_prefix(other)}deadbeef.mp4"]
 
 
 def test_no_output_appears_after_an_interrupt_python_dropped(tmp_path, monkeypatch):

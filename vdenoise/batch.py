@@ -6,17 +6,22 @@ worker processes (CPUs), or several at once in threads sharing one model per dev
 each file on its own: one that fails is recorded and the others go on. The
 manifest (JSON Lines) gets one record per file as soon as it ends, so an interrupted batch
 keeps what it finished, and `skip_existing` resumes it: outputs are written atomically, so an
-output that exists is complete.
+output that exists is complete (one whose manifest line a crash cut is done again). Before any
+file starts, the part-files that killed runs left beside the outputs are removed
+(`vdenoise.partfiles`); worker processes end with the batch, however it ends
+(`vdenoise.lifeline`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -31,6 +36,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vdenoise import manifest as manifests
+from vdenoise import partfiles
 from vdenoise.errors import UsageError, VdenoiseError
 
 VIDEO_SUFFIXES = frozenset(
@@ -48,6 +55,7 @@ class Job:
     input: Path
     output: Path
     span: Span | None = None  # a segment of the input (`vdenoise.segments`), else all of it
+    redo: bool = False  # its output exists, but the manifest line a crash cut may be its own
 
 
 @dataclass
@@ -62,6 +70,7 @@ class Outcome:
     fps: float = 0.0
     sigma: float | None = None
     error: str | None = None
+    retries: int = 0  # attempts after the first (a Ray task whose worker or node died)
 
 
 @dataclass
@@ -122,9 +131,8 @@ def plan(
 
 
 def append(manifest: Path, outcome: Outcome) -> None:
-    """One JSON line per file, written (and flushed) as soon as the file ends."""
-    with open(manifest, "a", encoding="utf-8") as f:
-        f.write(json.dumps(asdict(outcome)) + "\n")
+    """One JSON line per file, on the disk as soon as the file ends."""
+    manifests.append(manifest, asdict(outcome))
 
 
 def record(
@@ -175,13 +183,13 @@ def shares_models(settings: Settings, devices: list[str] | None) -> bool:
 def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) -> Outcome:
     """Denoise one file; a failure becomes a failed outcome, never an exception (but an
     interrupt goes on up)."""
-    from vdenoise.pipeline import denoise_video, remove_stale_partials
+    from vdenoise.pipeline import denoise_video
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(job.output)  # a retried file's killed first attempt
-    try:
+    options = {**settings.options, "overwrite": True} if job.redo else settings.options
+    try:  # (denoise_video first removes what killed writers left, a retried file's included)
         report = denoise_video(
-            job.input, job.output, model, observer=observer, span=job.span, **settings.options
+            job.input, job.output, model, observer=observer, span=job.span, **options
         )
     except VdenoiseError as e:
         return failed(job, str(e))
@@ -193,9 +201,12 @@ def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) 
     )  # fmt: skip
 
 
-def _start_worker(settings: Settings, threads: int, devices: Any) -> None:
+def _start_worker(settings: Settings, threads: int, devices: Any, parent: int) -> None:
     import signal
 
+    from vdenoise import lifeline
+
+    lifeline.bind_to_parent(parent)  # ended with the batch, even while torch loads (seconds)
     import torch
 
     global _worker_model, _worker_settings
@@ -229,6 +240,7 @@ def run_batch(
     started: Callable[[Job], None] = lambda job: None,
     ended: Callable[[Outcome], None] = lambda outcome: None,
     observer: Any = None,
+    said: Callable[[str], None] = lambda line: None,
 ) -> list[Outcome]:
     """Denoise every job (`workers` at a time when > 1, over `devices`, or as tasks on the Ray
     cluster at `cluster`); returns the outcomes in job order. `share_models`: the files in
@@ -236,18 +248,26 @@ def run_batch(
     `shares_models`); else each worker process has its own.
 
     `ended` is told about each file as it ends; with one worker, `started` is told as each
-    begins and `observer` follows its frames (progress)."""
+    begins and `observer` follows its frames (progress); `said` gets the line about part-files
+    of killed runs removed, if any."""
+    removed = partfiles.sweep(job.output.parent for job in jobs if job.output.parent.is_dir())
+    if note := partfiles.swept_note(removed):
+        said(note)
     outcomes: dict[Job, Outcome] = {}
     todo = []
+    redone: dict[Job, Job] = {}
+    earlier = manifests.read(manifest) if skip_existing else manifests.Contents()
     for job in jobs:
         if skip_existing and job.output.exists():
-            record(
-                job, Outcome(str(job.input), str(job.output), "skipped"), manifest, outcomes, ended
-            )
+            if _cut_off(job, earlier):
+                todo.append(redone.setdefault(job, replace(job, redo=True)))
+                continue
+            skipped = Outcome(str(job.input), str(job.output), "skipped")
+            record(job, skipped, manifest, outcomes, ended)
         else:
             todo.append(job)
     if cluster is not None and todo:
-        _on_ray(todo, settings, manifest, cluster, outcomes, ended)
+        _on_ray(todo, settings, manifest, cluster, outcomes, ended, said)
     elif workers <= 1:
         model = load(settings) if todo else None
         for job in todo:
@@ -260,7 +280,17 @@ def run_batch(
             _sharing_models(todo, settings, manifest, workers, devices, outcomes, ended)
         else:
             _in_workers(todo, settings, manifest, workers, devices, outcomes, ended)
-    return [outcomes[job] for job in jobs]
+    return [outcomes[redone.get(job, job)] for job in jobs]
+
+
+def _cut_off(job: Job, contents: manifests.Contents) -> bool:
+    """Whether the crash that cut a manifest line may have cut this file's record (and no
+    complete line records its output made): its output is then done again."""
+    source, target = str(job.input), str(job.output)
+    made = ("done", "skipped")
+    if any(r.get("output") == target and r.get("status") in made for r in contents.records):
+        return False
+    return any(manifests.names(line, source, target) for line in contents.cut)
 
 
 def _in_workers(
@@ -282,8 +312,9 @@ def _in_workers(
         for i in range(workers):
             dealt.put(devices[i % len(devices)])
     pool = ProcessPoolExecutor(
-        workers, context, initializer=_start_worker, initargs=(settings, threads, dealt)
-    )
+        workers, context, initializer=_start_worker,
+        initargs=(settings, threads, dealt, os.getpid()),
+    )  # fmt: skip
     try:
         _collect(pool, _work, todo, manifest, outcomes, ended)
     except BaseException:  # interrupted: each worker removes its partial output and stops
@@ -415,33 +446,68 @@ def _on_ray(
     address: str,
     outcomes: dict[Job, Outcome],
     ended: Callable[[Outcome], None],
+    said: Callable[[str], None],
 ) -> None:
-    """One Ray task per file; Ray re-runs a task whose worker died, and each attempt first
-    removes what a killed one left."""
+    """One Ray task per file. Ray runs a task again when its worker or node dies (each attempt
+    first removes what a killed one left on its host); a file is recorded done only once its
+    output is in place here, whole (`_in_place`), with the attempts it took. Once every task
+    has ended, what killed attempts left on other hosts goes too."""
     ray = connect_ray(address)
     device = str(settings.options.get("device", "auto"))
     gpus = 1 if device.startswith("cuda") or (device == "auto" and _cluster_has_gpus(ray)) else 0
     task = ray.remote(_ray_task).options(
         num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES, retry_exceptions=False
     )
-    pending = {task.remote(job, settings): job for job in todo}
+    pending = {task.remote(job, settings, partfiles.RUN): job for job in todo}
     try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 job = pending.pop(ref)
                 try:
-                    outcome = ray.get(ref)
+                    outcome, size = ray.get(ref)
                 except Exception as e:  # every attempt's worker died
                     attempts = RAY_RETRIES + 1
                     outcome = failed(
                         job, f"the Ray task failed {attempts} times ({type(e).__name__})"
                     )
+                    outcome.retries = RAY_RETRIES
+                else:
+                    outcome = _in_place(job, outcome, size)
                 record(job, outcome, manifest, outcomes, ended)
     except BaseException:
         for ref in pending:  # an interrupt: the running tasks stop and remove their partials
             ray.cancel(ref)
         raise
+    folders = (job.output.parent for job in todo if job.output.parent.is_dir())
+    if note := partfiles.swept_note(partfiles.sweep(folders, ended_run=partfiles.RUN)):
+        said(note)
+
+
+def _in_place(job: Job, outcome: Outcome, size: int | None, tries: int = 10) -> Outcome:
+    """A task's done outcome, if its output is here with the size the task published (a
+    worker writing where this machine does not see is a failure, not a silent loss). A shared
+    file system may show another machine's rename late (NFS caches a name it found missing):
+    the folder is listed again, `tries` times over a few seconds, before it counts."""
+    if outcome.status != "done":
+        return outcome
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(0.5)
+            with contextlib.suppress(OSError):
+                os.listdir(job.output.parent)  # revalidates the folder's cached entries
+        try:
+            here: int | None = job.output.stat().st_size
+        except OSError:
+            here = None
+        if here == size:
+            return outcome
+    found = "nothing" if here is None else f"{here} bytes of {size}"
+    error = (
+        f"the Ray task wrote its output where this machine does not see it (found {found}): "
+        "the workers need this folder shared"
+    )
+    return replace(failed(job, error), retries=outcome.retries)
 
 
 def _cluster_has_gpus(ray: Any) -> bool:
@@ -451,8 +517,26 @@ def _cluster_has_gpus(ray: Any) -> bool:
 _ray_models: dict[str, Any] = {}  # per Ray worker process: the batch's model, loaded once
 
 
-def _ray_task(job: Job, settings: Settings) -> Outcome:
+def _ray_task(job: Job, settings: Settings, run: str) -> tuple[Outcome, int | None]:
+    """One file on a Ray worker: its outcome, with the attempts before this one, and the size
+    of the output it published (None: none)."""
+    partfiles.join_run(run)
     key = json.dumps([settings.method, settings.weights, settings.options.get("device")])
     if key not in _ray_models:
         _ray_models[key] = load(settings)
-    return denoise_one(_ray_models[key], job, settings)
+    outcome = denoise_one(_ray_models[key], job, settings)
+    outcome.retries = _attempt()
+    size = job.output.stat().st_size if outcome.status == "done" else None
+    return outcome, size
+
+
+def _attempt() -> int:
+    """The running Ray task's attempts before this one (Ray has no public call for it; its
+    core worker's `get_current_task_attempt_number`, Ray 2.x; 0 where that is missing)."""
+    import ray
+
+    try:
+        worker = ray._private.worker.global_worker
+        return int(worker.core_worker.get_current_task_attempt_number())
+    except Exception:  # another Ray version
+        return 0

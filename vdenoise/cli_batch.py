@@ -151,6 +151,7 @@ def batch(
             todo, settings, record, workers=jobs, devices=spread, cluster=cluster,
             skip_existing=skip_existing,
             started=progress.started, ended=progress.ended, observer=progress.frames,
+            said=progress.note,
         )  # fmt: skip
     except KeyboardInterrupt as e:
         progress.stop()

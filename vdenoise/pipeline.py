@@ -11,7 +11,6 @@ target and renamed only when everything succeeded.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import queue
@@ -26,7 +25,7 @@ from typing import Any, Protocol
 
 import torch
 
-from vdenoise import signals
+from vdenoise import partfiles, signals
 from vdenoise.checkpoint import fitted_level
 from vdenoise.device import describe, precision_name, select_device, select_precision
 from vdenoise.engine import Engine
@@ -123,45 +122,42 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise UsageError(f"the folder {dst.parent} does not exist")
 
 
-def partial_prefix(dst: Path) -> str:
-    """The start of the hidden temporary name of any run writing `dst` (fixed length)."""
-    return f".vdenoise-{hashlib.sha1(dst.name.encode()).hexdigest()[:8]}-"
-
-
-def remove_stale_partials(dst: Path) -> None:
-    """Remove what a killed run writing `dst` left (nothing cleaned up after a SIGKILL)."""
-    for stale in dst.parent.glob(partial_prefix(dst) + "*"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
+partial_prefix = partfiles.part_prefix  # the start of any part-file's name of an output
 
 
 @contextlib.contextmanager
 def staged_output(dst: Path, as_folder: bool) -> Iterator[Path]:
-    """A hidden temporary path beside `dst`, moved onto it only if the block succeeds.
+    """A hidden part-file (or folder) beside `dst`, claimed by this process
+    (`vdenoise.partfiles`), put in place as `dst` (data on the disk first) only if the block
+    succeeds.
 
     Its name has a fixed length (any name `dst` may have fits), and errors raised in the block
     name `dst`, the path the user gave, not the temporary one."""
     token = secrets.token_hex(4)
     tmp = dst.parent / f"{partial_prefix(dst)}{token}{'' if as_folder else dst.suffix}"
     try:
+        partfiles.claim(tmp)
         if as_folder:
             tmp.mkdir()
         else:
             tmp.touch()
     except OSError as e:
+        partfiles.release(tmp)
         raise VdenoiseError(f"cannot write in {dst.parent} ({e.strerror})") from None
     try:
         yield tmp
         signals.check()  # no output appears after an interrupt, even one Python dropped
-        if as_folder and dst.exists():
-            old = dst.parent / f".vdenoise-old-{token}"
-            dst.rename(old)
-            tmp.rename(dst)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dst)
+        try:
+            if as_folder and dst.exists():
+                partfiles.sync(tmp)
+                old = dst.parent / f".vdenoise-old-{token}"
+                dst.rename(old)
+                tmp.rename(dst)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                partfiles.publish(tmp, dst)
+        except OSError as e:  # the disk refused the data at the last step
+            raise VdenoiseError(f"cannot finish {dst.name} ({e.strerror or e})") from None
     except VdenoiseError as e:
         e.message = e.message.replace(str(tmp), str(dst)).replace(tmp.name, dst.name)
         e.args = (e.message,)
@@ -171,6 +167,7 @@ def staged_output(dst: Path, as_folder: bool) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+        partfiles.release(tmp)
 
 
 def source_notes(info: VideoInfo) -> list[str]:
@@ -259,6 +256,8 @@ def denoise_video(
     if is_image_sequence(dst):
         dst, pattern = split_pattern(dst)
     check_paths(src, dst, overwrite)
+    if note := partfiles.swept_note(partfiles.sweep([dst.parent])):
+        observer.note(note)
     if span is not None:
         if sigma is None or pattern is not None or start is not None or end is not None:
             raise UsageError("a segment needs the video's noise level and a video output")

@@ -25,6 +25,7 @@ from typing import Any
 
 import av
 
+from vdenoise import partfiles
 from vdenoise.batch import Job, Settings, run_batch
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.io import is_image_sequence
@@ -263,6 +264,8 @@ def denoise_segmented(
     if src.is_dir() or is_image_sequence(dst):
         raise UsageError("segments are for video files", "give a video input and output")
     check_paths(src, dst, bool(options.get("overwrite")))
+    if note := partfiles.swept_note(partfiles.sweep([dst.parent])):
+        observer.note(note)
     began = time.perf_counter()
     timeline = probe(src)
     sigma = options.get("sigma")
@@ -274,8 +277,10 @@ def denoise_segmented(
     observer.note(f"{len(parts)} segment(s) of {len(timeline.pts)} frames")
     folder = dst.parent / f"{partial_prefix(dst)}{secrets.token_hex(4)}-segments"
     try:
+        partfiles.claim(folder)  # a killed run's folder is known as such (`vdenoise.partfiles`)
         folder.mkdir()
     except OSError as e:
+        partfiles.release(folder)
         raise VdenoiseError(f"cannot write in {dst.parent} ({e.strerror})") from None
     try:
         jobs = [
@@ -286,6 +291,7 @@ def denoise_segmented(
         outcomes = run_batch(
             jobs, replace(settings, options=each), folder / "segments.jsonl",
             workers=workers, cluster=cluster, ended=lambda o: observer.advance(o.frames),
+            said=observer.note,
         )  # fmt: skip
         for outcome in outcomes:
             if outcome.status != "done":
@@ -298,6 +304,7 @@ def denoise_segmented(
             codec, pix_fmt = stream.codec_context.name, stream.codec_context.format.name
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        partfiles.release(folder)
     device = select_device(options.get("device", "auto"))
     return DenoiseReport(
         input=str(src), output=str(dst), frames=sum(o.frames for o in outcomes),
