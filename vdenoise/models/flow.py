@@ -66,6 +66,19 @@ class DISFlow:
         return flow.to(device=target.device, dtype=torch.float32)
 
 
+class ByDevice:
+    """One estimator for frames on the CPU, another for frames on an accelerator: DIS is the
+    faster on a CPU, the torch `PyramidFlow` on a GPU, where it runs batched and is at least as
+    accurate (benchmarks/flow_accuracy.py)."""
+
+    def __init__(self, cpu: FlowEstimator, accelerator: FlowEstimator) -> None:
+        self.cpu, self.accelerator = cpu, accelerator
+
+    def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        estimator = self.cpu if target.device.type == "cpu" else self.accelerator
+        return estimator(target, source)
+
+
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     """One thread per core for the flows of a batch (a training step asks for a hundred)."""
