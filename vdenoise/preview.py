@@ -83,7 +83,7 @@ def denoise_preview(
     begin, stop = preview_range(duration, start, end)
     if not target.parent.is_dir():
         raise UsageError(f"the folder {target.parent} does not exist")
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".vdenoise-preview-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vdenoise-preview-") as tmp:  # the system's
         clip = Path(tmp) / f"denoised{target.suffix}"
         whole = end is None and stop >= duration  # to the end: keep its last frame
         stop_at = None if whole else stop
