@@ -1,13 +1,15 @@
 """A model's stages measured apart, per sequence, sigma and protocol: PSNR of the noisy frames,
 the first stage (F2R's anchor, from the neighbours alone; STBN's blind mean, before the
 posterior), the posterior mean (F2R's stage 2 starts from it) and the output. `--alone` adds
-STBN's blind mean with propagation off (each frame on its own, the same weights).
+STBN's blind mean with propagation off (each frame on its own, the same weights). `--motion
+1,2,3` also measures the sequences with every second and third frame kept (2x and 3x the
+motion): the fast-motion validation.
 
 Protocols: `awgn`, the papers' (Gaussian noise, not clipped), and `8bit`, what users' files
 hold (the same noise, then rounded and clipped). Noise is seeded as `vdenoise bench` seeds it.
 
     python benchmarks/stages.py --weights W [--weights W2 ...] [--frames 25]
-        [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--alone] [VAL]
+        [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--motion 1,2,3] [--alone] [VAL]
 """
 
 from __future__ import annotations
@@ -21,14 +23,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine  # noqa: I001  (imports vdenoise before torch)
 
-from vdenoise.models.f2r import F2R
+from vdenoise.models.f2r import F2R, FLOW_BLUR, FLOW_SMOOTHNESS
+from vdenoise.models.flow import DISFlow
+from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel
-from vdenoise.training.data import find_sequences, read_sequence
+from vdenoise.training.data import find_sequences, motion_sequences
 from vdenoise.training.evaluate import corrupt, stage_psnr
 from vdenoise.checkpoint import load_checkpoint
 
 FIRST = {F2R: "anchor", STBN: "blind mean"}
+FLOWS = {
+    "dis": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),
+    "pyramid": PyramidFlow,
+}
 
 
 def main() -> None:
@@ -39,19 +47,29 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--sigmas", default="10,20,30,40,50")
     parser.add_argument("--protocols", default="awgn,8bit")
+    parser.add_argument("--motion", default="1", help="frame steps: 1,2,3 = 1x, 2x, 3x motion")
     parser.add_argument("--alone", action="store_true", help="STBN: also without propagation")
+    parser.add_argument(
+        "--flow",
+        choices=["model", "dis", "pyramid"],
+        default="model",
+        help="the model's own flow estimator, or DIS (F2R's setting) or the torch PyramidFlow",
+    )
     args = parser.parse_args()
-    sequences = [(p.stem, read_sequence(p, args.frames)) for p in find_sequences(args.val)]
+    steps = tuple(int(m) for m in args.motion.split(","))
+    sequences = motion_sequences(find_sequences(args.val), args.frames, steps)
     print(f"# {machine()}; {args.frames} frames of {', '.join(n for n, _ in sequences)}")
     for weights in args.weights:
         model = load_checkpoint(weights).eval()
         if not isinstance(model, F2R | STBN):
             raise SystemExit(f"{weights}: neither an F2R nor an STBN checkpoint")
+        if args.flow != "model":
+            model.flow = FLOWS[args.flow]()
         alone = args.alone and isinstance(model, STBN)
         columns = ["noisy", "first", "posterior", "output"] + (["alone"] if alone else [])
         names = [FIRST[type(model)] if c == "first" else c for c in columns]
         names = ["blind mean, alone" if c == "alone" else c for c in names]
-        print(f"\n## {weights.name}\n")
+        print(f"\n## {weights.name}, flow: {args.flow}\n")
         print("| protocol | sigma | sequence | " + " | ".join(names) + " |")
         print("|---|---|---|" + "---|" * len(columns))
         began = time.perf_counter()

@@ -25,11 +25,15 @@ import torch
 from vdenoise.models.f2r import F2R
 from vdenoise.noise import NoiseModel
 from vdenoise.progress import TrainingProgress
-from vdenoise.training.data import ClipSampler, find_sequences, read_sequence
+from vdenoise.training.data import ClipSampler, find_sequences, motion_sequences, read_sequence
 from vdenoise.training.evaluate import validate
 from vdenoise.training.run import default_val_noise
 from vdenoise.training.trainer import Trainer, TrainSettings, clip_size
 from vdenoise.checkpoint import load_checkpoint
+
+
+# With cached flows (from whole frames) the margin only gives the warp pixels to read.
+CACHED_MARGIN = 16
 
 
 def main() -> None:
@@ -45,7 +49,11 @@ def main() -> None:
     parser.add_argument("--refiner-width", type=int, help="default: the start's")
     parser.add_argument("--keep-refiner", action="store_true", help="train the start's on")
     parser.add_argument("--joint", type=float, default=0.0, help="share for both stages")
+    parser.add_argument("--anchor", type=float, default=0.0, help="share for stage 1 first")
+    parser.add_argument("--centre-view", type=int, help="give stage 1 a blind centre view")
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
+    parser.add_argument("--steps", default="1", help="frame steps of the clips, e.g. 1,2,3,4")
+    parser.add_argument("--flow-cache", action="store_true", help="flows computed once, cached")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     if args.keep_refiner and args.refiner_width:
@@ -54,22 +62,32 @@ def main() -> None:
     if not isinstance(start, F2R) or not start.config.uncertainty:
         sys.exit("error: an F2R checkpoint with the anchor's uncertainty is needed")
     width = args.refiner_width or start.config.refiner_width
-    model = F2R(replace(start.config, posterior=True, highpass=False, refiner_width=width))
-    model.estimator.load_state_dict(start.estimator.state_dict())
+    view = start.config.centre_view if args.centre_view is None else args.centre_view
+    config = replace(
+        start.config, posterior=True, highpass=False, refiner_width=width, centre_view=view
+    )
+    model = F2R(config)
+    missing, unexpected = model.estimator.load_state_dict(
+        start.estimator.state_dict(), strict=False
+    )
+    if unexpected or any(not k.startswith(("centre_view.", "gate.")) for k in missing):
+        sys.exit(f"error: stage 1 does not fit the start's: {missing + unexpected}")
     if args.keep_refiner:
         model.refiner.load_state_dict(start.refiner.state_dict())
     device = torch.device(args.device)
     sources = find_sequences(args.data / "train")
-    held_out = [(p.stem, read_sequence(p, 10)) for p in find_sequences(args.data / "val")]
+    held_out = motion_sequences(find_sequences(args.data / "val"), 10)  # 1x, 2x, 3x motion
     val_noise = NoiseModel.parse(default_val_noise(args.noise))
     settings = TrainSettings(
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
-        anchor_share=0.0, joint_share=args.joint,
+        anchor_share=args.anchor, joint_share=args.joint, flow_cache=args.flow_cache,
+        flow_margin=CACHED_MARGIN if args.flow_cache else TrainSettings.flow_margin,
     )  # fmt: skip
     sampler = ClipSampler(
         [read_sequence(p).to(device) for p in sources],
         2 * model.config.neighbours + 1,
         clip_size(settings),
+        steps=tuple(int(s) for s in args.steps.split(",")),
     )
     describe = {
         "kind": "train",

@@ -160,6 +160,17 @@ class LeakyF2R(F2R):
         return super().stage_one(before, after, centre, level)
 
 
+def with_centre_view(width: int = 8) -> F2R:
+    """An F2R whose stage 1 also sees the centre frame through its blind spot, with its gate
+    randomised (not silent, as it starts): the view weighs in everywhere."""
+    torch.manual_seed(0)
+    model = F2R(replace(PRESETS["small"], centre_view=width))
+    with torch.no_grad():
+        for parameter in model.estimator.gate.parameters():
+            parameter.normal_(0, 0.3)
+    return model
+
+
 def released_f2r() -> F2R:
     model = load_model("f2r", device_type="cpu")[0]
     assert isinstance(model, F2R)
@@ -172,8 +183,9 @@ def released_f2r() -> F2R:
         (lambda: F2R(PRESETS["small"]), False),
         (released_f2r, False),
         (lambda: LeakyF2R(PRESETS["small"]), True),
+        (with_centre_view, False),
     ],
-    ids=["new", "released", "leaky"],
+    ids=["new", "released", "leaky", "centre-view"],
 )
 def test_the_anchors_error_is_uncorrelated_with_the_centre_frames_noise(make, leaks):
     """The flows see the centre frame, so blindness is also measured: over 5 frames of moving
@@ -187,3 +199,33 @@ def test_the_anchors_error_is_uncorrelated_with_the_centre_frames_noise(make, le
         anchor = model.anchor(noisy, torch.tensor([0.1]))[0, :, :3]
     correlation = noise_correlation(anchor, clean[0, 2:-2], noisy[0, 2:-2])
     assert (abs(correlation) >= 0.01) == leaks, correlation
+
+
+def test_a_centre_view_never_sees_a_pixels_own_2x2_block():
+    """With `centre_view`, the anchor at a pixel has zero gradient with respect to the centre
+    frame's 2x2 block holding it (all colours), some with respect to the rest of that frame,
+    and still uses every neighbour; odd sizes included (the padding replicates within a
+    block)."""
+    model = with_centre_view().eval()
+    clip = torch.rand(1, 5, 3, 21, 26, requires_grad=True)
+    anchor = model.anchor(clip, torch.tensor([0.1]))[0, 0]
+    for y, x in [(0, 0), (5, 7), (10, 13), (20, 25), (11, 12)]:
+        (grad,) = torch.autograd.grad(anchor[:, y, x].sum(), clip, retain_graph=True)
+        centre = grad[0, 2].abs().sum(0)
+        top, left = y // 2 * 2, x // 2 * 2
+        assert centre[top : top + 2, left : left + 2].max() == 0
+        assert centre.sum() > 0 and all(grad[0, t].abs().sum() > 0 for t in (0, 1, 3, 4))
+
+
+def test_a_new_centre_view_leaves_a_trained_anchor_as_it_was():
+    """Added to trained weights (`scripts/retrain_refiner.py --centre-view`), the view starts
+    silent: the anchor moves by less than a 255th."""
+    torch.manual_seed(0)
+    plain = F2R(PRESETS["small"]).eval()
+    viewing = F2R(replace(PRESETS["small"], centre_view=8)).eval()
+    missing, unexpected = viewing.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("estimator.centre_") or "gate" in k for k in missing)
+    _, noisy = moving_texture(frames=5, size=48)
+    with torch.no_grad():
+        a, b = (m.anchor(noisy, torch.tensor([0.1])) for m in (plain, viewing))
+    assert (a - b).abs().max() < 1 / 255

@@ -311,3 +311,38 @@ def test_the_anchors_nll_is_charged_at_the_level_of_each_pixels_brightness():
         model.relative_variance = torch.tensor([0.2 + 1.6 * (b + 0.5) / 8 for b in range(8)])
         per_pixel = float(losses.f2r_anchor_loss(model, noisy, sigma))
     assert per_pixel < one_level - 0.1
+
+
+class BoxAnchor(torch.nn.Module):
+    """A refiner whose output is the anchor blurred by a 3x3 box."""
+
+    def forward(self, anchor, noisy, level, variance, base=None):
+        blurred = torch.nn.functional.avg_pool2d(anchor, 3, 1, 1, count_include_pad=False)
+        return blurred - (anchor if base is None else base)
+
+
+def test_sure_reruns_a_stage_one_that_sees_the_centre_frame_through_its_blind_spot():
+    """With a centre view, the anchor at a pixel is blind to its own noise but its neighbours'
+    anchors are not, so a refiner that filters the anchor passes that noise through: SURE's
+    divergence must follow the nudged frame through stage 1 too, or it misjudges the error."""
+    from dataclasses import replace
+
+    from vdenoise.models.f2r import F2R, PRESETS
+
+    torch.manual_seed(0)
+    model = F2R(replace(PRESETS["tiny"], centre_view=8))
+    with torch.no_grad():  # the anchor: the centre view's estimate (its ring of 2x2 blocks)
+        model.estimator.gate.net[-1].bias[4] = 20.0
+        model.estimator.centre_view.estimate.weight.zero_()
+        model.estimator.centre_view.estimate.bias.zero_()
+    clean, noisy, sigma = textured_clip(batch=4, size=64, motion=9)
+    batch = losses.refiner_batch(model, noisy, sigma)
+    model.refiner = BoxAnchor()
+    with torch.no_grad():
+        out = losses._refine(model, batch, batch.centre)
+        true = float(((out - clean[:, 2]) ** 2).mean())
+        sure = sum(float(losses.f2r_sure(model, batch)) for _ in range(2)) / 2
+        batch.rerun = None  # stage 1 held: the nudge reaches the refiner only
+        held = float(losses.f2r_sure(model, batch))
+    assert sure == pytest.approx(true, rel=0.1)
+    assert abs(held - true) > 0.2 * true

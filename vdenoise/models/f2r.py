@@ -32,9 +32,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdenoise.models.base import VideoDenoiser
-from vdenoise.models.flow import DISFlow, FlowEstimator, warp_bilinear
+from vdenoise.models.flow import (
+    ByDevice,
+    DISFlow,
+    FlowEstimator,
+    PairCache,
+    compose,
+    warp_bilinear,
+)
 from vdenoise.models.gaussian import calibrated, covariance, posterior_mean
-from vdenoise.models.layers import UNet, gaussian_blur
+from vdenoise.models.layers import CentreMaskedConv2d, DilatedResBlock, UNet, conv, gaussian_blur
+from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.noise import relative_variance_at
 
 
@@ -50,6 +58,7 @@ class F2RConfig:
     chunk: int = 8  # frames produced per call (windows batched together)
     kernel: int = 3  # K: the anchor averages K x K pixels of each neighbour, per-pixel weights
     align: bool = True  # stage 1 warps the neighbours onto the centre frame along optical flow
+    centre_view: int = 0  # width of stage 1's blind-spot view of the centre frame (0: none)
 
 
 # Checkpoints written before `posterior` existed refine the anchor itself; those written
@@ -64,6 +73,15 @@ LEGACY = {"posterior": False, "align": False}
 # with these, for 0.4 dB less anchor PSNR; at half resolution 0.001, for 1.4 dB less.
 FLOW_BLUR = 1.5
 FLOW_SMOOTHNESS = 60.0
+
+
+def default_flow() -> FlowEstimator:
+    """DIS with the setting above on a CPU; on a GPU the torch pyramid flow, batched, at
+    least as accurate (benchmarks/flow_accuracy.py) and blind as the test demands
+    (tests/models/test_pyramid_flow.py); each pair of frames matched once (`PairCache`)."""
+    estimator = ByDevice(DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS), PyramidFlow())
+    return PairCache(estimator)
+
 
 CENTRE_PRIOR = 3.0  # initial logit of each frame's own pixel over its K x K neighbours
 
@@ -106,6 +124,10 @@ class TemporalEstimator(nn.Module):
         prior = torch.zeros(2 * k, size * size)
         prior[:, size * size // 2] = CENTRE_PRIOR
         self.register_buffer("prior", prior.view(1, -1, 1, 1), persistent=False)
+        self.centre_view = BlindCentreView(config.centre_view) if config.centre_view else None
+        if self.centre_view is not None:
+            outputs = self.taps + (9 if config.uncertainty else 3)
+            self.gate = CentreGate(outputs, config.centre_view, 2 * k, outputs - self.taps - 3)
 
     def forward(
         self,
@@ -113,9 +135,11 @@ class TemporalEstimator(nn.Module):
         after: torch.Tensor,
         level: torch.Tensor,
         flows: torch.Tensor | None = None,
+        centre: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """before, after: [N, k, 3, H, W], each ordered from far to near; level: [N, 1, H, W];
-        flows (with `align`): [N, 2k, 2, H, W] from the centre frame to each of before, after.
+        flows (with `align`): [N, 2k, 2, H, W] from the centre frame to each of before, after;
+        centre (with `centre_view`): [N, 3, H, W], seen only through its blind spot.
 
         Returns [N, 3 or 9, H, W]: the anchor (and its covariance factor)."""
         n, k = before.shape[:2]
@@ -136,12 +160,25 @@ class TemporalEstimator(nn.Module):
             halves = tuple(self.side(torch.cat([side, level], 1)) for side in sides)
         out = self.fuse(torch.cat([*halves, level], 1))
         logits = out[:, : self.taps].float() + self.prior
+        view = None
+        if self.centre_view is not None:
+            assert centre is not None, "stage 1's centre view needs the centre frame"
+            features, estimate = self.centre_view(centre, level)
+            frame_logits, view_logit, cov = self.gate(out, features, estimate, frames, level)
+            size2 = self.size * self.size
+            logits = (logits.unflatten(1, (-1, size2)) + frame_logits.unsqueeze(2)).flatten(1, 2)
+            logits = torch.cat([logits, view_logit.float()], 1)
+            out = torch.cat([out[:, : self.taps + 3], out[:, self.taps + 3 :] + cov], 1)
+            view = estimate
         if torch.is_grad_enabled():
             weights = torch.softmax(logits, 1)
         else:  # in place: one map of 2k K^2 channels less at the peak
             weights = logits.sub_(logits.amax(1, keepdim=True)).exp_()
             weights.div_(weights.sum(1, keepdim=True))
-        average = self._weighted(frames, weights).to(out.dtype)
+        average = self._weighted(frames, weights[:, : self.taps])
+        if view is not None:
+            average = average + weights[:, self.taps :] * view.float()
+        average = average.to(out.dtype)
         return torch.cat([average + out[:, self.taps : self.taps + 3], out[:, self.taps + 3 :]], 1)
 
     def _weighted(self, frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -160,6 +197,91 @@ class TemporalEstimator(nn.Module):
                 dy, dx = divmod(j, self.size)
                 total.addcmul_(x[:, i, :, dy : dy + h, dx : dx + w], weights[:, i, j])
         return total
+
+
+class BlindCentreView(nn.Module):
+    """Stage 1's view of the centre frame, blind to each pixel's own 2x2 block: its fallback
+    where no neighbour aligns (fast motion, occlusion, scene cuts).
+
+    At half resolution (each 2x2 block to channels, padded by replication so a block never
+    holds a copy of another's pixel), a centre-masked 3x3 convolution, then only 1x1 and
+    dilation-2 convolutions: a half-resolution position never sees itself (D-BSN, Wu et al.
+    2020; as STBN's branches), so the features and the estimate at a pixel are independent of
+    the noise in its block. Returns features [N, width, H, W] and a spatial estimate of the
+    frame [N, 3, H, W], both constant over each block. Whatever reads them must do so pixel by
+    pixel (a spatial filter would bring a block's noise back from its neighbours' views)."""
+
+    def __init__(self, width: int, blocks: int = 2) -> None:
+        super().__init__()
+        self.head = CentreMaskedConv2d(4 * 3 + 1, width, 3)
+        body: list[nn.Module] = [DilatedResBlock(width, 2) for _ in range(blocks)]
+        self.body = nn.Sequential(*body, conv(width, width, 1), nn.ReLU())
+        self.estimate = conv(width, 3, 1)
+
+    def forward(
+        self, centre: torch.Tensor, level: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = centre.shape[-2:]
+        x = F.pad(centre, (0, w % 2, 0, h % 2), mode="replicate")
+        small = F.pixel_unshuffle(x, 2)
+        features = self.body(F.relu(self.head(torch.cat([small, level[..., ::2, ::2]], 1))))
+        estimate = self.estimate(features) + ring_mean(small.unflatten(1, (3, 4)).mean(2))
+
+        def full(t: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(t, scale_factor=2.0, mode="nearest")[..., :h, :w]
+
+        return full(features), full(estimate)
+
+
+def ring_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean of each position's 8 neighbours in [N, C, H, W], itself excluded (fewer at the
+    borders): the centre view's estimate before any training."""
+    ring = torch.ones(1, 1, 3, 3, device=x.device, dtype=x.dtype)
+    ring[..., 1, 1] = 0
+    c = x.shape[1]
+    total = F.conv2d(x, ring.expand(c, 1, 3, 3), padding=1, groups=c)
+    count = F.conv2d(torch.ones_like(x[:, :1]), ring, padding=1)
+    return total / count
+
+
+class CentreGate(nn.Module):
+    """Per pixel (1x1 convolutions only, which keeps the centre view's blind spot): from the
+    fusion's outputs, the centre view and how far each aligned neighbour departs from the
+    view's estimate, a logit added to each neighbour's taps, the view's own logit and a
+    correction of the covariance factor. Starts silent: the neighbours as before, the view
+    weighted e^-6 (about 0.2 %)."""
+
+    def __init__(self, fused: int, width: int, neighbours: int, factor: int) -> None:
+        super().__init__()
+        inputs = fused + width + 3 + neighbours + 1
+        self.factor = factor
+        self.net = nn.Sequential(
+            conv(inputs, 2 * width, 1), nn.ReLU(), conv(2 * width, neighbours + 1 + factor, 1)
+        )
+        last = self.net[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
+            last.bias[neighbours] = VIEW_PRIOR
+
+    def forward(
+        self,
+        fused: torch.Tensor,
+        features: torch.Tensor,
+        estimate: torch.Tensor,
+        frames: torch.Tensor,
+        level: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns per-neighbour logits [N, 2k, H, W], the view's logit [N, 1, H, W] and the
+        covariance factor's correction [N, 6 or 0, H, W]."""
+        departure = (frames - estimate.unsqueeze(1)).abs().mean(2)
+        x = torch.cat([fused, features, estimate, departure, level], 1)
+        out = self.net(x)
+        f = frames.shape[1]
+        return out[:, :f], out[:, f : f + 1], out[:, f + 1 :]
+
+
+VIEW_PRIOR = -6.0  # initial logit of the centre view against the neighbours' taps
 
 
 def aligned(frames: torch.Tensor, flows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,7 +337,7 @@ class F2R(VideoDenoiser):
     def __init__(self, config: F2RConfig = F2RConfig(), flow: FlowEstimator | None = None) -> None:
         super().__init__()
         self.config = config
-        self.flow: FlowEstimator = flow or DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS)
+        self.flow: FlowEstimator = flow or default_flow()
         self.estimator = TemporalEstimator(config)
         self.refiner = SpatialRefiner(config)
         self.frames_before = self.frames_after = config.neighbours
@@ -259,18 +381,30 @@ class F2R(VideoDenoiser):
         autograd: a constant to the networks."""
         if not self.config.align:
             return None
-        k = before.shape[1]
-        neighbours = torch.cat([before, after], 1).flatten(0, 1)
-        targets = centre.unsqueeze(1).expand(-1, 2 * k, -1, -1, -1).flatten(0, 1)
+        n, k = before.shape[:2]
+        # Each side's chain from the centre outwards (centre, nearest, ..., farthest): only
+        # consecutive frames are matched, the farther flows composed, so that windows sharing
+        # frames share steps (`PairCache`): 2 flows a frame, not 2k.
+        chains = [torch.cat([centre[:, None], side.flip(1)], 1) for side in (before, after)]
+        targets = torch.cat([chain[:, :-1] for chain in chains], 1).flatten(0, 1)
+        sources = torch.cat([chain[:, 1:] for chain in chains], 1).flatten(0, 1)
         with torch.no_grad():
-            flow = self.flow(targets.float(), neighbours.float())
-        return flow.unflatten(0, (centre.shape[0], 2 * k))
+            steps = self.flow(targets.float(), sources.float()).unflatten(0, (n, 2, k))
+            sides = []
+            for side in steps.unbind(1):
+                outward = [side[:, 0]]
+                for j in range(1, k):
+                    outward.append(compose(outward[-1], side[:, j]))
+                sides.append(torch.stack(outward[::-1], 1))  # far to near, as the windows
+        return torch.cat(sides, 1)
 
     def stage_one(
         self, before: torch.Tensor, after: torch.Tensor, centre: torch.Tensor, level: torch.Tensor
     ) -> torch.Tensor:
-        """Stage 1 on windows: the centre frames are read only by the optical flow."""
-        return self.estimator(before, after, level, self.flows(before, after, centre))
+        """Stage 1 on windows: the centre frames are read only by the optical flow (and, with
+        `centre_view`, through a blind spot over each pixel's own 2x2 block)."""
+        view = centre if self.config.centre_view else None
+        return self.estimator(before, after, level, self.flows(before, after, centre), view)
 
     def anchor(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Stage 1 for every centre frame: [B, n, 3 or 9, H, W]."""

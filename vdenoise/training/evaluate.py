@@ -64,7 +64,9 @@ def validate(
     noise: NoiseModel,
     device: torch.device,
 ) -> dict[str, float]:
-    """Mean PSNR over the sequences (clean uint8 [N, 3, H, W]), with noise seeded by index."""
+    """Mean PSNR over the sequences (clean uint8 [N, 3, H, W]), with noise seeded by index:
+    `psnr` over those at the footage's own motion, `psnr xN` over those named ` xN` (every
+    N-th frame kept, `motion_sequences`), then each sequence's."""
     was_training = model.training
     results = {}
     for index, (name, frames) in enumerate(sequences):
@@ -72,6 +74,9 @@ def validate(
         noisy, sigma = corrupt(clean, noise, seed=index)
         results[name] = mean_psnr(denoise_frames(model, noisy, sigma, device), clean)
     model.train(was_training)
-    return {"psnr": round(sum(results.values()) / len(results), 3)} | {
-        k: round(v, 3) for k, v in results.items()
-    }
+    groups: dict[str, list[float]] = {}
+    for name, value in results.items():
+        step = name.rsplit(" x", 1)[1] if " x" in name else ""
+        groups.setdefault(f"psnr x{step}" if step else "psnr", []).append(value)
+    means = {k: round(sum(v) / len(v), 3) for k, v in sorted(groups.items())}
+    return means | {k: round(v, 3) for k, v in results.items()}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -44,14 +44,36 @@ def inner(x: torch.Tensor, margin: int) -> torch.Tensor:
     return x[..., margin : h - margin, margin : w - margin] if margin else x
 
 
+def flow_pairs(model: F2R | STBN, frames: int) -> list[tuple[int, int]]:
+    """The flows (target, source frame of a clip of `frames`) that a model's loss uses, in the
+    order the losses take them given (`flows` [B, P, 2, H, W], from `training.flow_cache`):
+    F2R's from each window's centre to its neighbours (as `F2R.flows`), STBN's from each
+    frame to the one before, then to the one after (as `STBN.estimate_flows`)."""
+    if isinstance(model, F2R):
+        k = model.config.neighbours
+        return [
+            (i + k, j)
+            for i in range(frames - 2 * k)
+            for j in [*range(i, i + k), *range(i + 2 * k, i + k, -1)]
+        ]
+    return [(t, t - 1) for t in range(1, frames)] + [(t, t + 1) for t in range(frames - 1)]
+
+
 def stbn_nll(
-    model: STBN, noisy: torch.Tensor, sigma: torch.Tensor, margin: int = 0
+    model: STBN,
+    noisy: torch.Tensor,
+    sigma: torch.Tensor,
+    margin: int = 0,
+    flows: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """STBN's loss on clips [B, T, 3, H, W] with per-clip noise std sigma [B]."""
-    forward, backward = (
-        [None if f is None else inner(f, margin) for f in flows]
-        for flows in model.estimate_flows(noisy, warmup=0)
-    )
+    """STBN's loss on clips [B, T, 3, H, W] with per-clip noise std sigma [B]; `flows` (as
+    `flow_pairs` orders them) held fixed, or estimated from the noisy clips."""
+    if flows is None:
+        given = model.estimate_flows(noisy, warmup=0)
+    else:
+        t = noisy.shape[1]
+        given = [None, *flows[:, : t - 1].unbind(1)], [*flows[:, t - 1 :].unbind(1), None]
+    forward, backward = ([None if f is None else inner(f, margin) for f in fl] for fl in given)
     noisy = inner(noisy, margin)
     prediction = model.prior(noisy, sigma, (forward, backward), warmup=0)
     s = sigma.view(-1, 1, 1, 1, 1)
@@ -59,25 +81,43 @@ def stbn_nll(
 
 
 def stage_one(
-    model: F2R, noisy: torch.Tensor, sigma: torch.Tensor, margin: int = 0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    model: F2R,
+    noisy: torch.Tensor,
+    sigma: torch.Tensor,
+    margin: int = 0,
+    flows: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
     """F2R's stage 1 on every window of the clips, flattened: (its output [N, 3 or 9, h, w],
-    the noisy centre frames [N, 3, h, w], sigma per window [N]); flows on the whole clip."""
+    the noisy centre frames [N, 3, h, w], sigma per window [N], and stage 1 again for other
+    centre frames, the neighbours and flows held); `flows` given (as `flow_pairs` orders
+    them) or estimated on the whole clip."""
     before, after, centre = model.windows(noisy)
-    flows = model.flows(before, after, centre)
+    if flows is None or not model.config.align:
+        flows = model.flows(before, after, centre)
+    else:
+        flows = flows.unflatten(1, (-1, 2 * model.config.neighbours)).flatten(0, 1)
     before, after, centre = (inner(x, margin) for x in (before, after, centre))
     flows = None if flows is None else inner(flows, margin)
     sigma = sigma.repeat_interleave(centre.shape[0] // noisy.shape[0])
     h, w = centre.shape[-2:]
     level = sigma.view(-1, 1, 1, 1).expand(-1, 1, h, w).to(noisy.dtype)
-    return model.estimator(before, after, level, flows), centre, sigma
+
+    def run(frame: torch.Tensor) -> torch.Tensor:
+        view = frame if model.config.centre_view else None  # seen through its blind spot only
+        return model.estimator(before, after, level, flows, view)
+
+    return run(centre), centre, sigma, run
 
 
 def f2r_anchor_loss(
-    model: F2R, noisy: torch.Tensor, sigma: torch.Tensor, margin: int = 0
+    model: F2R,
+    noisy: torch.Tensor,
+    sigma: torch.Tensor,
+    margin: int = 0,
+    flows: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Stage 1 against the noisy centre frames it never saw."""
-    stage1, centre, sigma = stage_one(model, noisy, sigma, margin)
+    """Stage 1 against the noisy centre frames it never saw (at each pixel)."""
+    stage1, centre, sigma, _ = stage_one(model, noisy, sigma, margin, flows)
     if not model.config.uncertainty:
         return F.mse_loss(stage1.float(), centre.float())
     s = sigma.view(-1, 1, 1, 1)
@@ -95,6 +135,9 @@ class RefinerBatch:
     centre: torch.Tensor
     sigma: torch.Tensor  # [N]
     spread: torch.Tensor | None = None  # [N, 1, H, W] per-pixel std / sigma (`F2R.noise_spread`)
+    # Stage 1 for another centre frame, where it reads the centre (`F2RConfig.centre_view`):
+    # then a nudged or recorrupted frame goes through both stages, as Stein's lemma needs.
+    rerun: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
     def anchor(self) -> torch.Tensor:
@@ -115,18 +158,29 @@ def refiner_batch(
     sigma: torch.Tensor,
     train_anchor: bool = False,
     margin: int = 0,
+    flows: torch.Tensor | None = None,
 ) -> RefinerBatch:
     """Run stage 1 on every window of the clips: frozen, or (`train_anchor`, joint fine-tuning)
     with its gradient kept. Stage 2's losses stay valid either way: stage 1 never sees the
     centre frame, so its output is independent of that frame's noise."""
-    with torch.set_grad_enabled(train_anchor and torch.is_grad_enabled()):
-        stage1, centre, sigma = stage_one(model, noisy, sigma, margin)
+    grad = train_anchor and torch.is_grad_enabled()
+    with torch.set_grad_enabled(grad):
+        stage1, centre, sigma, run = stage_one(model, noisy, sigma, margin, flows)
     stage1 = stage1.float()
-    return RefinerBatch(stage1, centre, sigma, model.noise_spread(stage1))
+
+    def rerun(frame: torch.Tensor) -> torch.Tensor:
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            return run(frame).float()
+
+    again = rerun if model.config.centre_view else None
+    return RefinerBatch(stage1, centre, sigma, model.noise_spread(stage1), again)
 
 
 def _refine(model: F2R, batch: RefinerBatch, noisy: torch.Tensor, scale: float = 1.0):
-    return model.refine(batch.stage1.to(noisy.dtype), noisy, batch.level(scale)).float()
+    stage1 = batch.stage1
+    if batch.rerun is not None and noisy is not batch.centre:
+        stage1 = batch.rerun(noisy)
+    return model.refine(stage1.to(noisy.dtype), noisy, batch.level(scale)).float()
 
 
 @contextlib.contextmanager

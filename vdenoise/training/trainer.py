@@ -26,9 +26,11 @@ from vdenoise.checkpoint import save_checkpoint
 from vdenoise.device import describe
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.f2r import F2R
+from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel, to_8bit
 from vdenoise.training import losses
 from vdenoise.training.data import ClipSampler
+from vdenoise.training.flow_cache import FlowCache
 from vdenoise.training.local_view import LocalView
 from vdenoise.training.noise_profile import NoiseProfile, measure
 from vdenoise.training.state import load_resume, save_resume
@@ -68,6 +70,9 @@ class TrainSettings:
     # (stage 1 and STBN only: stage 2's SURE and recorrupted pairs assume unclipped noise)
     checkpoint_seconds: float = 120.0
     seed: int = 0
+    # Flows of the training clips computed once on whole frames and cached (`flow_cache`),
+    # not estimated from each step's noisy crops
+    flow_cache: bool = False
 
     def refiner(self) -> str:
         """F2R's stage-2 loss. `auto`: on noisy footage `measured` (SURE for Gaussian noise of
@@ -180,6 +185,7 @@ class Trainer:
         self.report = TrainReport()
         self.optimizer: torch.optim.Optimizer | None = None
         self.phase_index = 0
+        self.pairs: list[tuple[int, int]] = []  # the flows sampled with each clip (`_flows`)
 
     # -- budget ---------------------------------------------------------------------------------
     def _progress(self, phase: Phase) -> float:
@@ -211,8 +217,8 @@ class Trainer:
             return list(self.model.refiner.parameters())  # type: ignore[union-attr]
         return list(self.model.parameters())
 
-    def _batch(self, phase: Phase) -> tuple[torch.Tensor, torch.Tensor]:
-        clean = self.sampler.sample(self.settings.batch)
+    def _batch(self, phase: Phase) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        clean, flows = self.sampler.sample_with_flows(self.settings.batch, self.pairs)
         noisy, sigma = self.noise.apply(clean, self.generator)
         if self.settings.eight_bit_share and self.noise.kind != "none" and phase.name in CLIPPED:
             share = torch.rand(len(noisy), generator=self.generator, device=noisy.device)
@@ -220,17 +226,19 @@ class Trainer:
             noisy = torch.where(chosen, to_8bit(noisy), noisy)
         if self.settings.sigma is not None:
             sigma = torch.full_like(sigma, self.settings.sigma / 255.0)
-        return noisy, sigma
+        return noisy, sigma, flows
 
-    def _loss(self, phase: Phase, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, phase: Phase, noisy: torch.Tensor, sigma: torch.Tensor, flows: torch.Tensor | None
+    ) -> torch.Tensor:
         model = self.model
         if phase.name == "nll":
-            return losses.stbn_nll(model, noisy, sigma, self.margin)  # type: ignore[arg-type]
+            return losses.stbn_nll(model, noisy, sigma, self.margin, flows)  # type: ignore[arg-type]
         assert isinstance(model, F2R)
         if phase.name == "anchor":
-            return losses.f2r_anchor_loss(model, noisy, sigma, self.margin)
+            return losses.f2r_anchor_loss(model, noisy, sigma, self.margin, flows)
         joint = phase.name == "joint"
-        batch = losses.refiner_batch(model, noisy, sigma, joint, self.margin)
+        batch = losses.refiner_batch(model, noisy, sigma, joint, self.margin, flows)
         if phase.name == "local":
             assert self.local is not None
             return losses.local_view_loss(self.local, batch)
@@ -273,9 +281,9 @@ class Trainer:
         lr = self.settings.lr * warm * cosine
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        noisy, sigma = self._batch(phase)
+        noisy, sigma, flows = self._batch(phase)
         with self._autocast():
-            loss = self._loss(phase, noisy, sigma)
+            loss = self._loss(phase, noisy, sigma, flows)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the {phase.name} loss is {loss.item()}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -289,6 +297,7 @@ class Trainer:
         """Train to the end of the budget (or Ctrl-C, after which a checkpoint is saved and
         KeyboardInterrupt raised again)."""
         observer = observer or SilentObserver()
+        self._flows(observer)
         done, total, unit = self._done_total()
         observer.start(total, unit, done)
         last_save = last_validation = time.monotonic()
@@ -323,6 +332,21 @@ class Trainer:
             observer.stop()
         self.save()
         return self.report
+
+    def _flows(self, observer: TrainObserver) -> None:
+        """With `flow_cache`, the flows of the training sequences, computed once (or read from
+        the cache), and which of them each clip's loss needs."""
+        model, sampler = self.model, self.sampler
+        if not self.settings.flow_cache or not isinstance(model, F2R | STBN):
+            return
+        if isinstance(model, F2R) and not model.config.align:
+            return
+        if sampler.flow_cache is None:
+            began = time.monotonic()
+            sampler.flow_cache = FlowCache.build(sampler.sequences, model.flow)
+            seconds = time.monotonic() - began
+            observer.note(f"optical flow of the training sequences ready in {seconds:.0f} s")
+        self.pairs = losses.flow_pairs(model, sampler.frames)
 
     def _remaining(self) -> Iterator[Phase]:
         while self.phase_index < len(self.phases):
