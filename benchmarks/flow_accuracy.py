@@ -3,8 +3,8 @@ centre frame along flow computed from the noisy frames (8-bit: noise added, then
 clipped), PSNR of the warp. Per flow estimator, sigma and temporal stride (--strides 1,3: the
 sequences as they are, and with every third frame kept, 3x the motion); zero flow beside them.
 
-    python benchmarks/flow_accuracy.py [VAL] [--flows dis,pyramid] [--sigmas 10,30,50]
-        [--strides 1,3] [--centres 4] [--device cpu]
+    python benchmarks/flow_accuracy.py [VAL] [--flows dis,pyramid,pyramid+composed]
+        [--sigmas 10,30,50] [--strides 1,3] [--centres 4] [--device cpu]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from benchmarks.common import machine  # noqa: I001  (imports vdenoise before to
 import torch
 
 from vdenoise.models.f2r import FLOW_BLUR, FLOW_SMOOTHNESS
-from vdenoise.models.flow import DISFlow, FlowEstimator, warp_bilinear
+from vdenoise.models.flow import DISFlow, FlowEstimator, compose, warp_bilinear
 from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import find_sequences, read_sequence
@@ -33,6 +33,7 @@ class ZeroFlow:
         return target.new_zeros(target.shape[0], 2, *target.shape[-2:])
 
 
+COMPOSED = "+composed"  # a flow's name with this suffix: t+-2 composed from consecutive
 FLOWS = {
     "zero": ZeroFlow,
     "dis": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),  # F2R's setting
@@ -55,19 +56,55 @@ def pairs(count: int, stride: int, centres: int) -> tuple[list[int], list[tuple[
 
 
 def measure(
-    flow: FlowEstimator, clean: torch.Tensor, noisy: torch.Tensor, todo: list[tuple[int, int]]
+    flow: FlowEstimator,
+    clean: dict[int, torch.Tensor],
+    noisy: dict[int, torch.Tensor],
+    todo: list[tuple[int, int]],
+    stride: int = 1,
+    composed: bool = False,
 ) -> tuple[torch.Tensor, float]:
-    """PSNR per pair [P] of the clean neighbour warped along flow from the noisy pair; seconds."""
-    targets = torch.stack([noisy[c] for c, _ in todo])
-    sources = torch.stack([noisy[s] for _, s in todo])
+    """PSNR per pair [P] of the clean neighbour warped along flow from the noisy pair; seconds.
+    `composed`: the flows to t+-2 composed from consecutive ones (t -> t+-1 -> t+-2)."""
     began = time.perf_counter()
     with torch.no_grad():
-        field = flow(targets, sources)
+        if composed:
+            field = consecutive_composed(flow, noisy, todo, stride)
+        else:
+            field = flow(*(torch.stack([noisy[p[i]] for p in todo]) for i in (0, 1)))
     if field.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - began
     warped = warp_bilinear(torch.stack([clean[s] for _, s in todo]).to(field), field)[0]
     return psnr(warped.cpu(), torch.stack([clean[c] for c, _ in todo])), seconds
+
+
+def consecutive_composed(
+    flow: FlowEstimator,
+    noisy: dict[int, torch.Tensor],
+    todo: list[tuple[int, int]],
+    stride: int,
+) -> torch.Tensor:
+    """Flows for (target, source) pairs at distances 1 and 2 (along any stride), the far ones
+    composed from the near ones: each consecutive flow computed once."""
+    steps = sorted({pair for c, s in todo for pair in chain(c, s, stride)})
+    computed = flow(*(torch.stack([noisy[p[i]] for p in steps]) for i in (0, 1)))
+    near = dict(zip(steps, computed.unbind(), strict=True))
+    fields = []
+    for c, s in todo:
+        first, *rest = chain(c, s, stride)
+        field = near[first][None]
+        for pair in rest:
+            field = compose(field, near[pair][None])
+        fields.append(field[0])
+    return torch.stack(fields)
+
+
+def chain(c: int, s: int, stride: int) -> list[tuple[int, int]]:
+    """The consecutive pairs from c to s along the stride: (c, m), (m, s) at distance 2."""
+    if abs(s - c) == 2 * stride:
+        m = (c + s) // 2
+        return [(c, m), (m, s)]
+    return [(c, s)]
 
 
 def main() -> None:
@@ -82,7 +119,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     names = args.flows.split(",")
-    flows = {name: FLOWS[name]() for name in names}
+    flows = {name: FLOWS[name.removesuffix(COMPOSED)]() for name in names}
     sequences = [(p.stem, read_sequence(p, args.frames)) for p in find_sequences(args.val)]
     print(f"# {machine()}; {args.device}; {args.centres} centre frames of each of")
     print(f"# {', '.join(f'{n} ({len(f)} frames)' for n, f in sequences)}\n")
@@ -103,7 +140,8 @@ def main() -> None:
                 noisy_stack = corrupt(stack, noise, seed=index, eight_bit=True)[0]
                 noisy = {i: noisy_stack[j].to(args.device) for j, i in enumerate(used)}
                 for name, flow in flows.items():
-                    psnrs, took = measure(flow, clean, noisy, todo)
+                    composed = name.endswith(COMPOSED)
+                    psnrs, took = measure(flow, clean, noisy, todo, stride, composed)
                     scores[name].append(psnrs)
                     seconds[name] += took
                 distances.append(torch.tensor([abs(s - c) // stride for c, s in todo]))

@@ -1,0 +1,64 @@
+import torch
+
+from tests.textures import moving_texture
+from vdenoise.engine import Engine
+from vdenoise.models.f2r import F2R, PRESETS
+from vdenoise.models.flow import PairCache, compose, fingerprints
+
+
+class Recorder:
+    """A flow estimator (zero flow) that records every pair of frames it is asked for."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple] = []
+
+    def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        keys = fingerprints(torch.cat([target, source]))
+        self.pairs += list(zip(keys[: len(target)], keys[len(target) :], strict=True))
+        return target.new_zeros(target.shape[0], 2, *target.shape[-2:])
+
+
+def test_each_flow_of_a_video_is_computed_once():
+    """F2R matches only consecutive frames and composes the farther flows; across windows
+    and model calls each pair of frames is matched once: at most 2 flows a frame (today's
+    direct flows: 4 a frame)."""
+    recorder = Recorder()
+    model = F2R(PRESETS["small"], flow=PairCache(recorder))
+    frames = moving_texture(frames=12, size=32)[1][0]
+    out = list(Engine(model, torch.device("cpu"), tile=0).run(iter(frames), 0.1))
+    assert len(out) == 12
+    assert len(recorder.pairs) == len(set(recorder.pairs))  # none twice
+    assert len(recorder.pairs) <= 2 * 12
+    assert model.flow.requested == 4 * 12 and model.flow.computed == len(recorder.pairs)
+
+
+def test_the_cache_tells_frames_apart_by_one_value():
+    recorder = Recorder()
+    cache = PairCache(recorder)
+    a = torch.rand(1, 3, 16, 16)
+    b = a.clone()
+    b[0, 1, 7, 9] += 1 / 255
+    cache(a, a)
+    cache(a, b)
+    cache(a, a)
+    assert cache.computed == 2 and cache.requested == 3
+
+
+def test_the_cache_forgets_pairs_after_two_calls():
+    recorder = Recorder()
+    cache = PairCache(recorder)
+    a, b, c = torch.rand(3, 1, 3, 16, 16)
+    cache(a, b)
+    cache(b, c)
+    cache(c, a)
+    cache(a, b)
+    assert cache.computed == 4 and len(cache.flows) == 2
+
+
+def test_composed_flow_follows_two_steps():
+    """Flows a -> b and b -> c composed: constant steps add up."""
+
+    first = torch.tensor([1.5, -2.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    second = torch.tensor([0.5, 1.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    total = compose(first, second)
+    assert torch.allclose(total, torch.tensor([2.0, -1.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8))
