@@ -4,6 +4,7 @@ from tests.textures import moving_texture
 from vdenoise.engine import Engine
 from vdenoise.models.f2r import F2R, PRESETS
 from vdenoise.models.flow import PairCache, compose, fingerprints
+from vdenoise.training.flow_cache import describe_estimator
 
 
 class Recorder:
@@ -52,7 +53,7 @@ def test_the_cache_forgets_pairs_after_two_calls():
     cache(b, c)
     cache(c, a)
     cache(a, b)
-    assert cache.computed == 4 and len(cache.flows) == 2
+    assert cache.computed == 4 and len(cache._flows) == 2
 
 
 def test_composed_flow_follows_two_steps():
@@ -62,3 +63,9 @@ def test_composed_flow_follows_two_steps():
     second = torch.tensor([0.5, 1.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
     total = compose(first, second)
     assert torch.allclose(total, torch.tensor([2.0, -1.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8))
+
+
+def test_the_default_estimators_describe_themselves_the_same_in_every_process():
+    """Training's flow cache keys on the estimator's settings (describe_estimator)."""
+    text = describe_estimator(F2R(PRESETS["small"]).flow)
+    assert "0x" not in text and "PyramidFlow" in text and "DISFlow" in text

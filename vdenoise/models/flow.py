@@ -42,6 +42,9 @@ class DISFlow:
     ) -> None:
         self.preset, self.smooth, self.smoothness = preset, smooth, smoothness
 
+    def __repr__(self) -> str:
+        return f"DISFlow({self.preset}, smooth={self.smooth}, smoothness={self.smoothness})"
+
     def _luma(self, frames: torch.Tensor) -> np.ndarray:
         weights = torch.tensor([0.299, 0.587, 0.114], device=frames.device, dtype=frames.dtype)
         y = torch.einsum("nchw,c->nhw", frames, weights).clamp(0, 1).mul(255).round()
@@ -74,6 +77,9 @@ class ByDevice:
     def __init__(self, cpu: FlowEstimator, accelerator: FlowEstimator) -> None:
         self.cpu, self.accelerator = cpu, accelerator
 
+    def __repr__(self) -> str:
+        return f"ByDevice(cpu={self.cpu!r}, accelerator={self.accelerator!r})"
+
     def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         estimator = self.cpu if target.device.type == "cpu" else self.accelerator
         return estimator(target, source)
@@ -90,31 +96,45 @@ class PairCache:
 
     def __init__(self, estimator: FlowEstimator, keep: int = 2) -> None:
         self.estimator, self.keep = estimator, keep
-        self.flows: dict[tuple[Key, Key], tuple[int, torch.Tensor]] = {}
-        self.calls = self.computed = self.requested = 0
+        self._flows: dict[tuple[Key, Key], tuple[int, torch.Tensor]] = {}
+        self._calls = self._computed = self._requested = 0
+
+    def __repr__(self) -> str:
+        return f"PairCache({self.estimator!r}, keep={self.keep})"
+
+    @property
+    def computed(self) -> int:
+        """Pairs the estimator was asked for."""
+        return self._computed
+
+    @property
+    def requested(self) -> int:
+        """Pairs this cache was asked for."""
+        return self._requested
 
     def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
+        self._calls += 1
         n = target.shape[0]
         keys = fingerprints(torch.cat([target, source]))
         pairs = list(zip(keys[:n], keys[n:], strict=True))
         missing = {
-            pair: i for i, pair in reversed(list(enumerate(pairs))) if pair not in self.flows
+            pair: i for i, pair in reversed(list(enumerate(pairs))) if pair not in self._flows
         }
         if missing:
             index = torch.tensor(list(missing.values()), device=target.device)
             flows = self.estimator(target[index], source[index])
             for pair, flow in zip(missing, flows, strict=True):
-                self.flows[pair] = (self.calls, flow)
-        self.requested += n
-        self.computed += len(missing)
+                self._flows[pair] = (self._calls, flow)
+        self._requested += n
+        self._computed += len(missing)
         out = []
         for pair in pairs:
-            flow = self.flows[pair][1]
-            self.flows[pair] = (self.calls, flow)
+            flow = self._flows[pair][1]
+            self._flows[pair] = (self._calls, flow)
             out.append(flow)
-        for pair in [p for p, (call, _) in self.flows.items() if call <= self.calls - self.keep]:
-            del self.flows[pair]
+        expired = [p for p, (call, _) in self._flows.items() if call <= self._calls - self.keep]
+        for pair in expired:
+            del self._flows[pair]
         return torch.stack(out)
 
 

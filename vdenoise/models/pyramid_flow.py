@@ -62,6 +62,9 @@ class PyramidFlow:
         self.finest_smooth, self.coarsest_radius = finest_smooth, coarsest_radius
         self.finest_iterations = finest_iterations
 
+    def __repr__(self) -> str:
+        return f"PyramidFlow({vars(self)})"
+
     def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         n, _, height, width = target.shape
         if min(height, width) < 8:  # too small to match anything: assume no motion
