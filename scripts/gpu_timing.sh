@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# End-to-end and batch timings on a GPU machine, in a call apart from training (the PyAV wheel
-# and the training pack do not fit in one 64 MiB carry). Carry .whl holding the PyAV wheel
-# (and any checkpoints to time, e.g. untrained ones of the GPU presets: speed does not depend
-# on the weights' values):
+# The GPU figures of issue 27 in one call (under 5 minutes on an H200 with 16 cores): optical
+# flow pairs/s at 960x540 (the torch PyramidFlow batched on the device, DIS on a pool of one
+# thread per core) with PyramidFlow's bytes and kernels per pair; then end to end at 960x540
+# (pipeline alone, f2r-small, stbn-tiny) and 1920x1080 (pipeline alone, f2r-small), with the
+# device's peak memory; and which H.264 encoder the machine opens. Carry .whl holding the PyAV
+# wheel (the GPU machine has no PyAV) and any checkpoints to time:
 #
-#   OUT=out WEIGHTS=".whl/f2r-base.safetensors weights/f2r-small.safetensors" scripts/gpu_timing.sh
+#   OUT=out WEIGHTS="f2r-small stbn-tiny" scripts/gpu_timing.sh
 #
-# (DEVICE=cpu SIZE=96x64 tries it out on a CPU.)
-#
-# On an H200 (2026-11-28) the first part ran in ~150 s; the batch part did not fit in the 200 s left,
-# so it is smaller here (4 clips of 24 frames).
+# (DEVICE=cpu SIZE=96x64 BIG=128x96 tries it out on a CPU.)
 set -u
 OUT=${OUT:-out}
 PYTHON=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}
+SIZE=${SIZE:-960x540}
+BIG=${BIG:-1920x1080}
 mkdir -p "$OUT"
 if ! "$PYTHON" -c "import av" 2>/dev/null; then
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -20,8 +22,12 @@ if ! "$PYTHON" -c "import av" 2>/dev/null; then
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONUNBUFFERED=1
+"$PYTHON" benchmarks/flow_speed.py --device "$DEVICE" --size "$SIZE" --batch 32 --runs 5 2>&1 |
+  tee "$OUT/flow.md"
+"$PYTHON" -c "from vdenoise.io.encoding import EncodeOptions as E, for_gpu; print(for_gpu(E(), 'mp4')[1])" \
+  2>&1 | tee "$OUT/encoder.md"
 # shellcheck disable=SC2086  # WEIGHTS is a list of words
-"$PYTHON" benchmarks/end_to_end.py ${WEIGHTS:-f2r-small} --device "${DEVICE:-cuda}" --size "${SIZE:-960x540}" \
-  --seconds 3 --runs 2 2>&1 | tee "$OUT/e2e.md"
-"$PYTHON" benchmarks/batch.py --device "${DEVICE:-cuda}" --size "${SIZE:-960x540}" --frames 24 --clips 4 \
-  --jobs 2,4 --no-ray 2>&1 | tee "$OUT/batch.md"
+"$PYTHON" benchmarks/end_to_end.py ${WEIGHTS:-f2r-small stbn-tiny} --device "$DEVICE" \
+  --size "$SIZE" --seconds 3 --runs 2 2>&1 | tee "$OUT/e2e.md"
+"$PYTHON" benchmarks/end_to_end.py f2r-small --device "$DEVICE" --size "$BIG" --seconds 2 \
+  --runs 1 2>&1 | tee "$OUT/e2e-big.md"

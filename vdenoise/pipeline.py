@@ -202,6 +202,7 @@ def _open_writer(
     encode: EncodeOptions,
     audio: AudioMode,
     side_streams: bool = True,
+    gpu: bool = False,
 ) -> VideoWriter | ImageSequenceWriter:
     info = reader.info
     if pattern is not None:
@@ -215,7 +216,16 @@ def _open_writer(
             writer.notes.append("audio not written: image sequences hold no audio")
         return writer
     source = reader.container if isinstance(reader, VideoReader) and side_streams else None
-    return VideoWriter(tmp, info, encode, source=source, audio=audio)
+    return VideoWriter(tmp, info, encode, source=source, audio=audio, gpu=gpu)
+
+
+def upload(plane: Any, device: torch.device) -> torch.Tensor:
+    """A decoded plane (numpy) on the device: through pinned memory to a GPU, so the copy
+    runs asynchronously and at full bus speed."""
+    tensor = torch.from_numpy(plane)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _drain(side: queue.SimpleQueue[Any], handle: Callable[[Any], None]) -> None:
@@ -280,7 +290,13 @@ def denoise_video(
         notes = source_notes(info)
         with staged_output(dst, pattern is not None) as tmp:
             writer = _open_writer(
-                tmp, pattern, reader, encode or EncodeOptions(), audio, span is None
+                tmp,
+                pattern,
+                reader,
+                encode or EncodeOptions(),
+                audio,
+                span is None,
+                gpu=dev.type == "cuda",
             )
             notes += writer.notes
             observer.note(f"{describe(dev)}, {precision_name(dtype)}")
@@ -340,7 +356,7 @@ def _run(
     def uploaded() -> Iterator[torch.Tensor]:
         for frame in decoded:
             timing.append((frame.pts, frame.duration))
-            planes = [torch.from_numpy(p).to(engine.device) for p in frame.planes]
+            planes = [upload(p, engine.device) for p in frame.planes]
             yield planes_to_rgb(planes, info.layout, info.colour)
 
     encoder: Consumer[Frame] | None = None

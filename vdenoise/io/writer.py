@@ -21,6 +21,7 @@ from vdenoise.io.encoding import (
     default_codec,
     encoder_settings,
     find_encoder,
+    for_gpu,
 )
 from vdenoise.io.media import ColourTags, Frame, VideoInfo
 from vdenoise.io.passthrough import AudioMode, Passthrough
@@ -74,8 +75,12 @@ class VideoWriter:
         source: av.container.InputContainer | None = None,
         audio: AudioMode = "copy",
         container_format: str | None = None,
+        gpu: bool = False,
     ) -> None:
+        """`gpu`: the frames come from a GPU, so the default encoder is its hardware one, or
+        a libx264 preset that keeps pace (`encoding.for_gpu`)."""
         self.path = Path(path)
+        self.gpu = gpu
         try:
             self.container = av.open(str(path), "w", format=container_format)
         except ValueError:
@@ -99,10 +104,14 @@ class VideoWriter:
     ) -> None:
         out = self.container
         fmt = out.format.name.split(",")[0]
+        self.notes = []
+        if self.gpu:
+            options, choice = for_gpu(options, fmt)
+            self.notes += [choice] if choice else []
         codec = find_encoder(options.codec or default_codec(fmt, options.lossless))
         self.codec = codec.name
         self.pix_fmt, note = choose_pix_fmt(info, codec, options.pix_fmt)
-        self.notes = [note] if note else []
+        self.notes += [note] if note else []
         settings = encoder_settings(codec.name, options)
         try:
             stream = out.add_stream(codec.name, rate=info.average_rate, options=settings)
