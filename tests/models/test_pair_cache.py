@@ -4,6 +4,8 @@ from tests.textures import moving_texture
 from vdenoise.engine import Engine
 from vdenoise.models.f2r import F2R, PRESETS
 from vdenoise.models.flow import PairCache, compose, fingerprints
+from vdenoise.models.stbn import PRESETS as PRESETS_STBN
+from vdenoise.models.stbn import STBN
 from vdenoise.training.flow_cache import describe_estimator
 
 
@@ -31,6 +33,17 @@ def test_each_flow_of_a_video_is_computed_once():
     assert len(recorder.pairs) == len(set(recorder.pairs))  # none twice
     assert len(recorder.pairs) <= 2 * 12
     assert model.flow.requested == 4 * 12 and model.flow.computed == len(recorder.pairs)
+
+
+def test_stbn_matches_each_pair_once_across_its_warm_up_frames():
+    """STBN's chunks overlap by their warm-up frames; their flows are not matched again."""
+    recorder = Recorder()
+    model = STBN(PRESETS_STBN["tiny"], flow=PairCache(recorder))
+    frames = moving_texture(frames=40, size=32)[1][0]
+    out = list(Engine(model, torch.device("cpu"), tile=0).run(iter(frames), 0.1))
+    assert len(out) == 40
+    assert len(recorder.pairs) == len(set(recorder.pairs))
+    assert len(recorder.pairs) <= 2 * 40 < model.flow.requested
 
 
 def test_the_cache_tells_frames_apart_by_one_value():

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdenoise.models.base import VideoDenoiser
-from vdenoise.models.flow import DISFlow, FlowEstimator, warp_bilinear, warp_nearest
+from vdenoise.models.flow import DISFlow, FlowEstimator, PairCache, warp_bilinear, warp_nearest
 from vdenoise.models.gaussian import calibrated, posterior_mean
 from vdenoise.models.layers import CentreMaskedConv2d, DilatedResBlock, conv, pad_to_multiple
 
@@ -248,7 +248,7 @@ class STBN(VideoDenoiser):
         super().__init__()
         self.config = config
         c = config.channels
-        self.flow: FlowEstimator = flow or DISFlow()
+        self.flow: FlowEstimator = flow or PairCache(DISFlow())  # warm-up frames: flows reused
         self.forward_branch = BlindBranch(c, config.blocks)
         self.backward_branch = BlindBranch(c, config.blocks)
         self.fusion = DilatedStack(2 * c, 2 * c, c, config.blocks)
