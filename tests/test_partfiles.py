@@ -74,3 +74,12 @@ def test_the_start_time_tells_a_live_process_from_a_dead_one(dead_pid):
     assert partfiles.process_start(os.getpid()) == partfiles.process_start(os.getpid())
     assert partfiles.process_start(dead_pid) is None
     assert partfiles.alive(partfiles.me())
+
+
+def test_where_start_times_cannot_be_told_every_writer_counts_as_alive(monkeypatch, dead_pid):
+    monkeypatch.setattr(partfiles, "process_start", lambda pid: None)
+    partfiles._tells_starts.cache_clear()
+    try:
+        assert partfiles.alive(replace(partfiles.me(), pid=dead_pid))
+    finally:
+        partfiles._tells_starts.cache_clear()

@@ -201,7 +201,7 @@ def denoise_one(model: Any, job: Job, settings: Settings, observer: Any = None) 
     )  # fmt: skip
 
 
-def _start_worker(settings: Settings, threads: int, devices: Any, parent: int) -> None:
+def _start_worker(settings: Settings, threads: int, devices: Any, parent: int, run: str) -> None:
     import signal
 
     from vdenoise import lifeline
@@ -209,6 +209,7 @@ def _start_worker(settings: Settings, threads: int, devices: Any, parent: int) -
     lifeline.bind_to_parent(parent)  # ended with the batch, even while torch loads (seconds)
     import torch
 
+    partfiles.join_run(run)
     global _worker_model, _worker_settings
     signal.signal(signal.SIGTERM, _interrupted)  # stopped by the batch: clean up as on Ctrl-C
     torch.set_num_threads(threads)
@@ -313,7 +314,7 @@ def _in_workers(
             dealt.put(devices[i % len(devices)])
     pool = ProcessPoolExecutor(
         workers, context, initializer=_start_worker,
-        initargs=(settings, threads, dealt, os.getpid()),
+        initargs=(settings, threads, dealt, os.getpid(), partfiles.RUN),
     )  # fmt: skip
     try:
         _collect(pool, _work, todo, manifest, outcomes, ended)

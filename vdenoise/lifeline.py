@@ -26,18 +26,19 @@ import sys
 import threading
 import time
 
+KILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # (Windows has no SIGKILL)
 POLL = 0.1  # seconds between the watchdog's looks at the parent (where there is no prctl)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def bind_to_parent(parent: int) -> None:
     """End this process as soon as `parent` (the pid that started it) dies."""
-    if not (sys.platform.startswith("linux") and _death_signal(signal.SIGKILL)):
+    if not (sys.platform.startswith("linux") and _death_signal(KILL)):
         threading.Thread(
             target=_watch, args=(parent,), name="vdenoise-lifeline", daemon=True
         ).start()
     if os.getppid() != parent:  # it died before this: no signal will come
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), KILL)
 
 
 def _death_signal(signum: int) -> bool:
@@ -52,4 +53,4 @@ def _death_signal(signum: int) -> bool:
 def _watch(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(POLL)
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), KILL)

@@ -11,6 +11,7 @@ vdenoise 0.1.0 before records) and one whose writer lives, or lives elsewhere, s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 PREFIX = ".vdenoise-"
 RECORD = ".writer"
 
-RUN = secrets.token_hex(6)  # this command's run; its Ray tasks are told it (`join_run`)
+RUN = secrets.token_hex(6)  # this command's run; its workers and Ray tasks join it
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,17 @@ def process_start(pid: int) -> str | None:
 
 
 def alive(writer: Writer) -> bool:
-    """Whether the writer may still be writing: always where it is on another host."""
-    if writer.host != socket.gethostname():
+    """Whether the writer may still be writing: always where it is on another host, or where
+    this host does not tell when processes started."""
+    if writer.host != socket.gethostname() or not _tells_starts():
         return True
     started = process_start(writer.pid)
     return started is not None and started == (writer.started or started)
+
+
+@functools.cache
+def _tells_starts() -> bool:
+    return process_start(os.getpid()) is not None
 
 
 def sweep(folders: Iterable[Path], ended_run: str | None = None) -> list[Path]:
