@@ -6,6 +6,8 @@ sigmas and prints the best slope per baseline (best mean over the sigmas), with 
 PSNR and time per frame. Frames are a central crop, to keep the slow filters affordable.
 
     python benchmarks/baseline_strength.py [VAL_DIR] [--frames 8] [--crop 256] [--sigmas 10,30,50]
+
+Figures: the slopes of vdenoise/bench/baselines.py, with the PSNR each reached.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ time of each way, and its ratio to one at a time (> 1: faster), measured in one 
 
     python benchmarks/batch.py [--clips 8] [--frames 24] [--size 320x240] [--device cpu]
         [--weights NAME] [--jobs 2] [--no-ray]
+
+Figures: README, "Many files and clusters" (one at a time, --jobs 2, local Ray).
 """
 
 from __future__ import annotations

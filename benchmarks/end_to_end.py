@@ -12,6 +12,8 @@ pipeline's speed is left with the model in it.
 
 Default clip: a synthetic H.264 clip of 120 frames, 640x480 unless --size says otherwise. On
 CUDA the peak memory the device allocated is reported too.
+
+Figures: README's speed column; docs/performance.md, "End to end".
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ against the clean frames is measured for
     python benchmarks/fit_gain.py --weights W.safetensors [--minutes 5] [--frames 20]
         [--noise correlated:25 --noise poisson-gaussian:0.01,5] [--refiners auto,adaptive]
         [VAL_DIR]                      (default: ../shared/data/trainpack/val)
+
+Figures: README, "Adapting to your camera"; docs/training.md, "What a fit gains today".
 """
 
 from __future__ import annotations

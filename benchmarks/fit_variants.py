@@ -7,6 +7,9 @@ level times sqrt(1 + 0.5^2) (the level R2R trains at).
 
     python benchmarks/fit_variants.py SEQUENCE NOISE --weights W [--minutes 5] [--frames 16]
         [--settings '{"lr": 0.001, "anchor_share": 0.3, "refiner_loss": "r2r"}']
+
+Figures: docs/training.md (the 5-minute fits behind fit's rates and stages) and
+vdenoise/training/run.py.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ resident set size of each and their ratio. The model is an identity with 2 frame
 each side, or STBN / F2R (tiny presets, random weights: memory does not depend on training).
 
     python benchmarks/memory.py [--model identity|stbn|f2r] [--width 640 --height 360]
+
+Figures: docs/performance.md, "The pipeline" (memory against length).
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ are marked "~" (projected, not measured at that size).
 
     python benchmarks/models.py [--device cpu|cuda] [--sizes 960x540,640x480] [--seconds 20]
         [--methods f2r,stbn] [--presets base,small]
+
+Figures: docs/performance.md, "Model only" (params, MAC/pixel, frames/s).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ For each clip: the first 5 frames, white Gaussian noise of sigma 5/10/25/50 adde
 not clipped), and the estimate vdenoise would show (`vdenoise.noise.estimate_sigma`).
 
     python benchmarks/noise_estimate.py [CLIP ...]   (default: ../shared/data/trainpack/val/*)
+
+Figures: docs/methods.md, "The noise level".
 """
 
 from __future__ import annotations

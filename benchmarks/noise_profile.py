@@ -10,6 +10,8 @@ surest pixels its level is read on (`--level-shares`).
 
     python benchmarks/noise_profile.py --weights W [--noise SPEC ...] [--shape-shares 0.3,0.03]
         [--level-shares 0.3,0.1]
+
+Figures: the shares and corrections in vdenoise/training/noise_profile.py; docs/training.md.
 """
 
 from __future__ import annotations

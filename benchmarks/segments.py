@@ -6,6 +6,8 @@ and its ratio to one piece (> 1: faster).
 
     python benchmarks/segments.py [--frames 240] [--size 640x480] [--device cpu]
         [--weights NAME] [--jobs 2] [--no-ray]
+
+Figures: README, "Many files and clusters" (one piece, --jobs 2, local Ray).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ hold (the same noise, then rounded and clipped). Noise is seeded as `vdenoise be
 
     python benchmarks/stages.py --weights W [--weights W2 ...] [--frames 25]
         [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--motion 1,2,3] [--alone] [VAL]
+
+Figures: the stage tables of weights/README.md; docs/methods.md.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ median wall time is reported, with its ratio to `python -c "import torch"`, the 
 command paid while the CLI imported torch at start (< 1: faster than that floor).
 
     python benchmarks/startup.py [--runs 7]
+
+Figures: docs/performance.md, "The pipeline" (start-up).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ device, runs the model, and copies audio, in three threads. Runs alternate, the 
 is reported, and the ratio says what the pipeline costs (> 1: faster than the baseline).
 
     python benchmarks/throughput.py [FILE] [--preset medium] [--runs 3]
+
+Figures: docs/performance.md, "The pipeline" (overhead); vdenoise/__init__.py.
 """
 
 from __future__ import annotations
