@@ -22,17 +22,28 @@ class Recorder:
 
 
 def test_each_flow_of_a_video_is_computed_once():
-    """F2R matches only consecutive frames and composes the farther flows; across windows
-    and model calls each pair of frames is matched once: at most 2 flows a frame (today's
-    direct flows: 4 a frame)."""
+    """With `compose_flows`, F2R matches only consecutive frames and composes the farther
+    flows; across windows and model calls each pair is matched once: at most 2 flows a frame
+    (direct flows: 4 a frame)."""
     recorder = Recorder()
     model = F2R(PRESETS["small"], flow=PairCache(recorder))
+    model.compose_flows = True
     frames = moving_texture(frames=12, size=32)[1][0]
     out = list(Engine(model, torch.device("cpu"), tile=0).run(iter(frames), 0.1))
     assert len(out) == 12
     assert len(recorder.pairs) == len(set(recorder.pairs))  # none twice
     assert len(recorder.pairs) <= 2 * 12
     assert model.flow.requested == 4 * 12 and model.flow.computed == len(recorder.pairs)
+
+
+def test_f2rs_direct_flows_are_each_computed_once():
+    """Without composition, each window asks for its own 4 pairs; none is matched twice (the
+    reflected windows at the ends ask for some twice), so at most 4 flows a frame."""
+    recorder = Recorder()
+    model = F2R(PRESETS["small"], flow=PairCache(recorder))
+    frames = moving_texture(frames=12, size=32)[1][0]
+    list(Engine(model, torch.device("cpu"), tile=0).run(iter(frames), 0.1))
+    assert len(recorder.pairs) == len(set(recorder.pairs)) <= 4 * 12
 
 
 def test_stbn_matches_each_pair_once_across_its_warm_up_frames():

@@ -338,6 +338,10 @@ class F2R(VideoDenoiser):
         super().__init__()
         self.config = config
         self.flow: FlowEstimator = flow or default_flow()
+        # The flows to t+-2 composed from consecutive ones (2 flows a frame, not 4): for the
+        # released f2r-small (trained on direct flows), the anchor loses 0.10-0.15 dB and the
+        # output 0.01-0.02 (benchmarks/stages.py, 8 frames, 8-bit, sigma 10/30), so off.
+        self.compose_flows = False
         self.estimator = TemporalEstimator(config)
         self.refiner = SpatialRefiner(config)
         self.frames_before = self.frames_after = config.neighbours
@@ -382,9 +386,15 @@ class F2R(VideoDenoiser):
         if not self.config.align:
             return None
         n, k = before.shape[:2]
-        # Each side's chain from the centre outwards (centre, nearest, ..., farthest): only
-        # consecutive frames are matched, the farther flows composed, so that windows sharing
-        # frames share steps (`PairCache`): 2 flows a frame, not 2k.
+        if not self.compose_flows:
+            neighbours = torch.cat([before, after], 1).flatten(0, 1)
+            targets = centre.unsqueeze(1).expand(-1, 2 * k, -1, -1, -1).flatten(0, 1)
+            with torch.no_grad():
+                flow = self.flow(targets.float(), neighbours.float())
+            return flow.unflatten(0, (n, 2 * k))
+        # With `compose_flows`, each side's chain from the centre outwards (centre, nearest,
+        # ..., farthest): only consecutive frames are matched, the farther flows composed, so
+        # that windows sharing frames share steps (`PairCache`): 2 flows a frame, not 2k.
         chains = [torch.cat([centre[:, None], side.flip(1)], 1) for side in (before, after)]
         targets = torch.cat([chain[:, :-1] for chain in chains], 1).flatten(0, 1)
         sources = torch.cat([chain[:, 1:] for chain in chains], 1).flatten(0, 1)
