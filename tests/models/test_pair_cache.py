@@ -93,3 +93,12 @@ def test_the_default_estimators_describe_themselves_the_same_in_every_process():
     """Training's flow cache keys on the estimator's settings (describe_estimator)."""
     text = describe_estimator(F2R(PRESETS["small"]).flow)
     assert "0x" not in text and "PyramidFlow" in text and "DISFlow" in text
+
+
+def test_frames_are_told_apart_under_half_precision_autocast():
+    a = torch.rand(1, 3, 64, 64)
+    b = a.clone()
+    b[0, 0, 5, 5] += 1 / 255
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        keys = fingerprints(torch.cat([a, b]))
+    assert keys[0] != keys[1]

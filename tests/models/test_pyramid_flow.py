@@ -62,3 +62,14 @@ def test_the_anchor_stays_blind_along_the_torch_flow(make):
         anchor = model.anchor(noisy, torch.tensor([0.1]))[0, :, :3]
     correlation = noise_correlation(anchor, clean[0, 2:-2], noisy[0, 2:-2])
     assert abs(correlation) < 0.01, correlation
+
+
+def test_half_precision_models_get_the_same_flow():
+    """Under a model's autocast (bf16 here; fp16 on GPUs) the flow is still computed in
+    float32: the structure tensor's small products would vanish otherwise."""
+    targets, sources = shifted_texture(MOVES[:1], size=64)
+    flow = PyramidFlow()
+    plain = flow(targets, sources)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = flow(targets, sources)
+    assert mixed.dtype == torch.float32 and torch.equal(plain, mixed)

@@ -145,7 +145,8 @@ def fingerprints(frames: torch.Tensor) -> list[Key]:
     """Two weighted sums (float64) of each frame [N, ...], the weights fixed per frame size."""
     flat = frames.reshape(frames.shape[0], -1)
     weights = _weights(flat.shape[1], str(frames.device))
-    sums = flat.to(torch.float64) @ weights
+    with torch.autocast(frames.device.type, enabled=False):  # fp16 would merge frames
+        sums = flat.to(torch.float64) @ weights
     return [(float(a), float(b)) for a, b in sums.cpu().tolist()]
 
 

@@ -69,8 +69,15 @@ class PyramidFlow:
         n, _, height, width = target.shape
         if min(height, width) < 8:  # too small to match anything: assume no motion
             return target.new_zeros(n, 2, height, width, dtype=torch.float32)
+        # In float32 whatever the model runs in: the structure tensor's products of gradients
+        # (1e-8 and below) would vanish in half precision.
+        with torch.autocast(target.device.type, enabled=False):
+            return self._flow(target.float(), source.float())
+
+    def _flow(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        n = target.shape[0]
         # Both frames of each pair in one batch, so each level is one call per operation.
-        both = luma(torch.cat([target, source]).float())
+        both = luma(torch.cat([target, source]))
         if self.blur:
             both = gaussian_blur(both, self.blur)
         pyramid = [both]
