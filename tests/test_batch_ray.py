@@ -115,3 +115,4 @@ def test_a_task_whose_worker_is_killed_is_retried_and_leaves_nothing(
     record = json.loads((out / "vdenoise-manifest.jsonl").read_text())
     assert record["status"] == "done" and record["frames"] == 60
     assert record["retries"] == 1  # the manifest tells the file took a second attempt
+    assert len(decoded_pts(out / "long.mp4")) == 60
