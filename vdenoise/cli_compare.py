@@ -67,7 +67,10 @@ def compare(
         ),
     ] = 3,
     start: Annotated[
-        str | None, typer.Option(help="Compare from this time (s or h:mm:ss).", rich_help_panel=IO)
+        str | None,
+        typer.Option(
+            help="Compare from this time, in every input (s or h:mm:ss).", rich_help_panel=IO
+        ),
     ] = None,
     end: Annotated[
         str | None, typer.Option(help="Compare up to this time.", rich_help_panel=IO)

@@ -134,7 +134,7 @@ def check_alike(first: VideoInfo, other: VideoInfo, name: str, label: str) -> No
         raise UsageError(
             f"{label} has {other.frame_count} frames and {name} {first.frame_count}: "
             "compare shows versions of the same length",
-            "compare a denoise --start/--end output with `compare --start/--end` on its source",
+            "compare versions of the same part of the video (--start/--end trim every input)",
         )
 
 
