@@ -41,6 +41,9 @@ def test_a_dead_writers_parts_go_a_live_ones_and_a_users_stay(tmp_path, dead_pid
     users = tmp_path / f"{prefix}00000006.mp4"  # named like one, no record
     users.write_bytes(b"the user's own")
     (tmp_path / f"{prefix}00000007.mp4.writer").write_text("not a record")
+    odd = {**asdict(dead), "pid": "1"}
+    (tmp_path / f"{prefix}00000008.mp4").write_bytes(b"the user's too")
+    (tmp_path / f"{prefix}00000008.mp4.writer").write_text(json.dumps(odd))
 
     removed = partfiles.sweep([tmp_path])
     assert sorted(removed) == sorted([gone, gone_folder, reused])  # a reused pid is not alive
@@ -48,6 +51,7 @@ def test_a_dead_writers_parts_go_a_live_ones_and_a_users_stay(tmp_path, dead_pid
     assert left == {
         mine.name, f"{mine.name}.writer", elsewhere.name, f"{elsewhere.name}.writer",
         users.name, f"{prefix}00000007.mp4.writer",
+        f"{prefix}00000008.mp4", f"{prefix}00000008.mp4.writer",
     }  # fmt: skip
     assert "removed 3 part-file(s) that killed runs left in" in partfiles.swept_note(removed)
     assert partfiles.swept_note([]) is None

@@ -5,8 +5,8 @@ A part-file `.vdenoise-<8 hex of the output's name>-<8 hex>[suffix]` (or a run's
 segments) is claimed before it is made, by a record beside it named `<its name>.writer`: the
 writer's host, pid, the start time of that process (a pid can be reused) and the run it belongs
 to. A later run sweeps the folders it writes in: what a dead writer of this host claimed is
-removed, with its record. A part-file without a record (a user's own file so named, or one from
-vdenoise 0.1.0 before records) and one whose writer lives, or lives elsewhere, stay.
+removed, with its record. A part-file without a record (a user's own file so named, or one left
+before writers were recorded, 2026-12-04) and one whose writer lives, or lives elsewhere, stay.
 """
 
 from __future__ import annotations
@@ -72,9 +72,13 @@ def release(part: Path) -> None:
 def writer_of(record: Path) -> Writer | None:
     """The writer a record names; None where it is not one of ours."""
     try:
-        return Writer(**json.loads(record.read_text(encoding="utf-8")))
+        writer = Writer(**json.loads(record.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
+    texts = (writer.host, writer.started, writer.run)
+    if type(writer.pid) is not int or not all(isinstance(t, str) for t in texts):
+        return None
+    return writer
 
 
 def process_start(pid: int) -> str | None:
