@@ -347,8 +347,10 @@ def _run(
     if isinstance(reader, VideoReader):
         reader.forward_packets(side.put)
 
-    def write(frame: Frame) -> None:
-        _drain(side, writer.mux_side)
+    def write(out: tuple[list[torch.Tensor], int, int | None]) -> None:
+        planes, pts, duration = out
+        frame = Frame([p.cpu().numpy() for p in planes], pts, duration)  # the download, here:
+        _drain(side, writer.mux_side)  # the main thread goes on feeding the device meanwhile
         writer.write(frame)
 
     timing: deque[tuple[int, int | None]] = deque()
@@ -359,7 +361,7 @@ def _run(
             planes = [upload(p, engine.device) for p in frame.planes]
             yield planes_to_rgb(planes, info.layout, info.colour)
 
-    encoder: Consumer[Frame] | None = None
+    encoder: Consumer[tuple[list[torch.Tensor], int, int | None]] | None = None
     written = 0
     first_pts: int | None = None
     decoded = Prefetcher(reader, QUEUE_DEPTH, name="decode")
@@ -370,7 +372,7 @@ def _run(
         observer.start(count or expected_frames(reader), began)
         outputs = engine.run(frames, sigma / 255.0, skip)
         for out in itertools.islice(outputs, count):
-            planes = [p.cpu().numpy() for p in rgb_to_planes(out, writer.layout, writer.colour)]
+            planes = rgb_to_planes(out, writer.layout, writer.colour)
             for _ in range(skip):  # context frames: read, not written
                 timing.popleft()
             skip = 0
@@ -378,7 +380,7 @@ def _run(
             if span is not None:  # a segment's timestamps begin at 0
                 first_pts = pts if first_pts is None else first_pts
                 pts -= first_pts
-            encoder.put(Frame(planes, pts, duration))
+            encoder.put((planes, pts, duration))
             written += 1
             observer.advance(1)
             signals.check()
