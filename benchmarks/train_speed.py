@@ -29,9 +29,7 @@ from vdenoise.noise import to_8bit
 from vdenoise.training.data import ClipSampler, find_sequences, read_sequence
 from vdenoise.training.flow_cache import FlowCache
 from vdenoise.training.losses import flow_pairs
-from vdenoise.training.trainer import Trainer, TrainSettings, clip_size
-
-LIVE_MARGIN, CACHED_MARGIN = 64, 16  # context around a crop: for the flow, or only the warp
+from vdenoise.training.trainer import FLOW_MARGIN, Trainer, TrainSettings, clip_size
 
 
 class Clock:
@@ -55,9 +53,8 @@ class Clock:
 
 def steps_per_second(model: F2R, sequences, cache: FlowCache | None, args) -> float:
     """Joint fine-tuning steps (both stages, stage 2's loss) per second, after 3 to warm up."""
-    margin = CACHED_MARGIN if cache else LIVE_MARGIN
     settings = TrainSettings(
-        steps=args.steps + 3, batch=args.batch, crop=args.crop, flow_margin=margin, lr=1e-5,
+        steps=args.steps + 3, batch=args.batch, crop=args.crop, lr=1e-5,
         noise="gaussian:5-55", anchor_share=0.0, joint_share=1.0, flow_cache=cache is not None,
         checkpoint_seconds=1e9,
     )  # fmt: skip
@@ -81,9 +78,9 @@ def alignment(model: F2R, sequences, cache: FlowCache, args) -> dict[str, dict[i
     sources = [s for _, s in pairs]
     out: dict[str, dict[int, list[float]]] = {"cached": {}, "noisy crop": {}}
     generator = torch.Generator().manual_seed(0)
-    m, c = LIVE_MARGIN, args.crop
+    m, c = FLOW_MARGIN, args.crop
     for step in args.frame_steps:
-        size = args.crop + 2 * LIVE_MARGIN
+        size = args.crop + 2 * FLOW_MARGIN
         sampler = ClipSampler(sequences, 5, size, augment=False, seed=step, steps=(step,))
         sampler.flow_cache = cache
         for _ in range(args.clips):

@@ -32,10 +32,6 @@ from vdenoise.training.trainer import Trainer, TrainSettings, clip_size
 from vdenoise.checkpoint import load_checkpoint
 
 
-# With cached flows (from whole frames) the margin only gives the warp pixels to read.
-CACHED_MARGIN = 16
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("start", type=Path)
@@ -52,7 +48,7 @@ def main() -> None:
     parser.add_argument("--anchor", type=float, default=0.0, help="share for stage 1 first")
     parser.add_argument("--centre-view", type=int, help="give stage 1 a blind centre view")
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
-    parser.add_argument("--steps", default="1", help="frame steps of the clips, e.g. 1,2,3,4")
+    parser.add_argument("--frame-steps", default="1", help="of the clips, e.g. 1,2,3,4")
     parser.add_argument("--flow-cache", action="store_true", help="flows computed once, cached")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -81,13 +77,13 @@ def main() -> None:
     settings = TrainSettings(
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
         anchor_share=args.anchor, joint_share=args.joint, flow_cache=args.flow_cache,
-        flow_margin=CACHED_MARGIN if args.flow_cache else TrainSettings.flow_margin,
+        frame_steps=tuple(int(s) for s in args.frame_steps.split(",")),
     )  # fmt: skip
     sampler = ClipSampler(
         [read_sequence(p).to(device) for p in sources],
         2 * model.config.neighbours + 1,
         clip_size(settings),
-        steps=tuple(int(s) for s in args.steps.split(",")),
+        steps=settings.frame_steps,
     )
     describe = {
         "kind": "train",

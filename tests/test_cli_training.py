@@ -124,6 +124,26 @@ def test_train_validates_on_held_out_sequences(tmp_path, clip):
     assert training["validation"][-1]["psnr"] > 0
 
 
+def test_train_on_faster_motion_with_flows_computed_once(tmp_path, monkeypatch):
+    """--frame-steps and --flow-cache: the flows land in the cache (keyed by the data and
+    the estimator), the settings record both, and validation also runs at 2x and 3x motion."""
+    monkeypatch.setenv("VDENOISE_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    data.mkdir()
+    make_clip(data / "a.mp4", ClipSpec(frames=9))
+    out = tmp_path / "m.safetensors"
+    args = ["--val", data, "--val-frames", 3, "--steps", 2, "--frame-steps", "1,3", *SMALL]
+    result = run("train", data, "-o", out, "--flow-cache", *args)
+    assert result.exit_code == 0, result.stderr
+    assert len(list((tmp_path / "cache" / "flows").glob("*.safetensors"))) == 1
+    training = read_metadata(out)["training"]
+    assert training["settings"]["flow_cache"] and training["settings"]["frame_steps"] == [1, 3]
+    assert {"psnr", "psnr x2", "psnr x3"} <= set(training["validation"][-1])
+    bad = ["--frame-steps", "0,2", "--steps", 2, *SMALL]
+    result = run("train", data, "-o", tmp_path / "n.safetensors", *bad)
+    assert result.exit_code == 2 and "--frame-steps" in one_line_error(result)
+
+
 def test_train_needs_a_budget_and_noise(tmp_path):
     result = run("train", tmp_path, "-o", tmp_path / "x.safetensors")
     assert result.exit_code == 2 and "budget" in one_line_error(result)

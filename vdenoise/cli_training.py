@@ -94,6 +94,16 @@ def _budget(minutes: float | None, steps: int | None, default: float | None) -> 
     return {"minutes": minutes, "steps": steps}
 
 
+def _frame_steps(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        steps = ()
+    if not steps or min(steps) < 1:
+        raise UsageError(f"--frame-steps takes steps of 1 or more, like 1,2,3,4 (not {text!r})")
+    return steps
+
+
 def _checked(settings: TrainSettings) -> TrainSettings:
     if not 0.0 <= settings.joint_share < 1.0:
         raise UsageError("--joint must be at least 0 and below 1")
@@ -238,6 +248,22 @@ def train(
         int, typer.Option(help="Frames per validation sequence.", rich_help_panel=DATA)
     ] = 10,
     eight_bit: EightBit = 0.0,
+    frame_steps: Annotated[
+        str,
+        typer.Option(
+            help="Frame steps of the training clips, one drawn per clip: 1,2,3,4 shows the "
+            "networks up to 4x the footage's motion.",
+            rich_help_panel=DATA,
+        ),
+    ] = "1",
+    flow_cache: Annotated[
+        bool,
+        typer.Option(
+            help="Compute the optical flow of the training sequences once, on whole clean "
+            "frames, and cache it (~/.cache/vdenoise/flows), not every step from noisy crops.",
+            rich_help_panel=PERF,
+        ),
+    ] = False,
     method: Method = None,
     start_from: From = None,
     preset: Preset = None,
@@ -281,6 +307,8 @@ def train(
                 joint_share=joint,
                 eight_bit_share=eight_bit,
                 seed=seed,
+                flow_cache=flow_cache,
+                frame_steps=_frame_steps(frame_steps),
             )
         )
         run.prepare_output(output, resume, overwrite)

@@ -101,6 +101,10 @@ class FlowCache:
         partial.replace(path)
         return cls(ahead, back)
 
+    def to(self, device: torch.device) -> FlowCache:
+        """The same flows on `device` (a GPU keeps them resident, as it keeps the frames)."""
+        return FlowCache([f.to(device) for f in self.ahead], [f.to(device) for f in self.back])
+
     def flow(
         self, sequence: int, target: int, source: int, top: int, left: int, size: tuple[int, int]
     ) -> torch.Tensor:

@@ -15,7 +15,13 @@ from vdenoise.errors import UsageError
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.f2r import F2R
 from vdenoise.noise import NoiseModel, estimate_sigma
-from vdenoise.training.data import ClipSampler, find_sequences, load_sequences, read_sequence
+from vdenoise.training.data import (
+    ClipSampler,
+    find_sequences,
+    load_sequences,
+    motion_sequences,
+    read_sequence,
+)
 from vdenoise.training.evaluate import validate
 from vdenoise.training.noise_profile import NoiseProfile, measure, measure_clip
 from vdenoise.training.trainer import (
@@ -190,7 +196,7 @@ def train(
     }
     check = None
     if val is not None:
-        held_out = [(p.stem, read_sequence(p, val_frames)) for p in find_sequences(val)]
+        held_out = motion_sequences(find_sequences(val), val_frames)  # 1x, 2x and 3x motion
         noise = NoiseModel.parse(val_noise or default_val_noise(settings.noise))
         describe["validation_noise"] = str(noise)
         describe["validation_data"] = [name for name, _ in held_out]
@@ -222,6 +228,10 @@ def _trainer(
     check: Any = None,
 ) -> Trainer:
     sampler = ClipSampler(
-        sequences, clip_frames(model, settings), clip_size(settings), seed=settings.seed
+        sequences,
+        clip_frames(model, settings),
+        clip_size(settings),
+        seed=settings.seed,
+        steps=settings.frame_steps,
     )
     return Trainer(model, sampler, settings, output, device, describe, check)

@@ -46,6 +46,7 @@ CLIPPED = ("anchor", "nll")
 # by about the full rate whatever its gradient, which throws trained weights off (measured,
 # f2r-small trained on at lr 1e-4, batch 32: validation 30.74 -> 27.39 dB in 4 steps).
 WARMUP_STEPS = 50
+FLOW_MARGIN, CACHED_FLOW_MARGIN = 64, 16  # pixels (`TrainSettings.flow_margin`)
 
 
 @dataclass
@@ -57,7 +58,9 @@ class TrainSettings:
     minutes: float | None = None
     batch: int = 8
     crop: int = 96
-    flow_margin: int = 64  # context on each side of a crop that only the optical flow sees
+    # Context on each side of a crop that only the optical flow sees (None: FLOW_MARGIN, or
+    # with `flow_cache`, whose flows come from whole frames, CACHED_FLOW_MARGIN: the warp's)
+    flow_margin: int | None = None
     frames: int | None = None  # clip length (default: F2R 2k+1, STBN 8)
     lr: float = 3e-4
     noise: str = "none"  # synthetic noise added to the data (none: the data is noisy)
@@ -73,6 +76,7 @@ class TrainSettings:
     # Flows of the training clips computed once on whole frames and cached (`flow_cache`),
     # not estimated from each step's noisy crops
     flow_cache: bool = False
+    frame_steps: tuple[int, ...] = (1,)  # clips' frame steps, one drawn per clip (faster motion)
 
     def refiner(self) -> str:
         """F2R's stage-2 loss. `auto`: on noisy footage `measured` (SURE for Gaussian noise of
@@ -343,7 +347,7 @@ class Trainer:
             return
         if sampler.flow_cache is None:
             began = time.monotonic()
-            sampler.flow_cache = FlowCache.build(sampler.sequences, model.flow)
+            sampler.flow_cache = FlowCache.build(sampler.sequences, model.flow).to(self.device)
             seconds = time.monotonic() - began
             observer.note(f"optical flow of the training sequences ready in {seconds:.0f} s")
         self.pairs = losses.flow_pairs(model, sampler.frames)
@@ -404,7 +408,10 @@ class Trainer:
 def clip_size(settings: TrainSettings) -> int:
     """The side of the clips to sample: the crop the networks train on plus the flow's
     margins (losses.py says why)."""
-    return settings.crop + 2 * settings.flow_margin
+    margin = settings.flow_margin
+    if margin is None:
+        margin = CACHED_FLOW_MARGIN if settings.flow_cache else FLOW_MARGIN
+    return settings.crop + 2 * margin
 
 
 def resume_path(output: Path) -> Path:
