@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--joint", type=float, default=0.0, help="share for both stages")
     parser.add_argument("--anchor", type=float, default=0.0, help="share for stage 1 first")
     parser.add_argument("--centre-view", type=int, help="give stage 1 a blind centre view")
+    parser.add_argument(
+        "--anchor-new-only", action="store_true", help="the anchor phase trains new modules only"
+    )
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
     parser.add_argument("--frame-steps", default="1", help="of the clips, e.g. 1,2,3,4")
     parser.add_argument("--flow-cache", action="store_true", help="flows computed once, cached")
@@ -78,6 +81,7 @@ def main() -> None:
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
         anchor_share=args.anchor, joint_share=args.joint, flow_cache=args.flow_cache,
         frame_steps=tuple(int(s) for s in args.frame_steps.split(",")),
+        anchor_only=("centre_view.", "gate.") if args.anchor_new_only else (),
     )  # fmt: skip
     sampler = ClipSampler(
         [read_sequence(p).to(device) for p in sources],
@@ -96,7 +100,7 @@ def main() -> None:
     }
     trainer = Trainer(
         model, sampler, settings, args.output, device, describe,
-        lambda m: validate(m, held_out, val_noise, device),
+        lambda m: validate(m, held_out, val_noise, device), validate_seconds=600,
     )  # fmt: skip
     if args.resume:
         trainer.resume()

@@ -77,6 +77,9 @@ class TrainSettings:
     # not estimated from each step's noisy crops
     flow_cache: bool = False
     frame_steps: tuple[int, ...] = (1,)  # clips' frame steps, one drawn per clip (faster motion)
+    # F2R: the anchor phase trains only stage 1's modules named so (new ones added to trained
+    # weights, e.g. ("centre_view.", "gate.")); empty: all of stage 1
+    anchor_only: tuple[str, ...] = ()
 
     def refiner(self) -> str:
         """F2R's stage-2 loss. `auto`: on noisy footage `measured` (SURE for Gaussian noise of
@@ -212,6 +215,10 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------------------
     def _parameters(self, phase: Phase) -> list[nn.Parameter]:
+        if phase.name == "anchor" and self.settings.anchor_only:
+            only = self.settings.anchor_only
+            named = self.model.estimator.named_parameters()  # type: ignore[union-attr]
+            return [p for name, p in named if name.startswith(only)]
         if phase.name == "anchor":
             return list(self.model.estimator.parameters())  # type: ignore[union-attr]
         if phase.name == "local":
