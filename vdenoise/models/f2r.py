@@ -25,6 +25,7 @@ centre frame, so the anchor's independence of that frame's noise is measured, no
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -76,11 +77,17 @@ FLOW_SMOOTHNESS = 60.0
 
 
 def default_flow() -> FlowEstimator:
-    """DIS with the setting above on a CPU; on a GPU the torch pyramid flow, batched, at
-    least as accurate (benchmarks/flow_accuracy.py) and blind as the test demands
-    (tests/models/test_pyramid_flow.py); each pair of frames matched once (`PairCache`)."""
-    estimator = ByDevice(DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS), PyramidFlow())
-    return PairCache(estimator)
+    """DIS with the setting above, each pair of frames matched once (`PairCache`).
+
+    With VDENOISE_FLOW=pyramid, the torch `PyramidFlow` on GPUs (batched there; DIS stays on
+    CPUs, where it is 3x faster). Not the default: its warps are better at every noise level
+    and motion (benchmarks/flow_accuracy.py) and so is the released f2r-small's anchor, but
+    that model's stage 2, trained on DIS's anchors, ends 0.07-0.12 dB lower with it
+    (benchmarks/stages.py --flow pyramid, 5 frames, 8-bit, sigma 10/30/50)."""
+    dis = DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS)
+    if os.environ.get("VDENOISE_FLOW", "dis") == "pyramid":
+        return PairCache(ByDevice(dis, PyramidFlow()))
+    return PairCache(dis)
 
 
 CENTRE_PRIOR = 3.0  # initial logit of each frame's own pixel over its K x K neighbours
