@@ -1,7 +1,8 @@
 """A model's stages measured apart, per sequence, sigma and protocol: PSNR of the noisy frames,
 the first stage (F2R's anchor, from the neighbours alone; STBN's blind mean, before the
 posterior), the posterior mean (F2R's stage 2 starts from it) and the output. `--alone` adds
-STBN's blind mean with propagation off (each frame on its own, the same weights). `--motion
+STBN's blind mean with propagation off (each frame on its own, the same weights),
+`--unchecked` with every flow trusted (`stbn.checked_flows` off). `--motion
 1,2,3` also measures the sequences with every second and third frame kept (2x and 3x the
 motion): the fast-motion validation.
 
@@ -9,7 +10,7 @@ Protocols: `awgn`, the papers' (Gaussian noise, not clipped), and `8bit`, what u
 hold (the same noise, then rounded and clipped). Noise is seeded as `vdenoise bench` seeds it.
 
     python benchmarks/stages.py --weights W [--weights W2 ...] [--frames 25]
-        [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--motion 1,2,3] [--alone] [VAL]
+        [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--motion 1,2,3] [--alone] [--unchecked] [VAL]
 
 Figures: the stage tables of weights/README.md; docs/methods.md.
 """
@@ -52,6 +53,9 @@ def main() -> None:
     parser.add_argument("--motion", default="1", help="frame steps: 1,2,3 = 1x, 2x, 3x motion")
     parser.add_argument("--alone", action="store_true", help="STBN: also without propagation")
     parser.add_argument(
+        "--unchecked", action="store_true", help="STBN: also with every flow trusted"
+    )
+    parser.add_argument(
         "--flow",
         choices=["model", "dis", "pyramid"],
         default="model",
@@ -68,9 +72,12 @@ def main() -> None:
         if args.flow != "model":
             model.flow = FLOWS[args.flow]()
         alone = args.alone and isinstance(model, STBN)
-        columns = ["noisy", "first", "posterior", "output"] + (["alone"] if alone else [])
+        unchecked = args.unchecked and isinstance(model, STBN)
+        columns = ["noisy", "first", "posterior", "output"]
+        columns += (["alone"] if alone else []) + (["unchecked"] if unchecked else [])
         names = [FIRST[type(model)] if c == "first" else c for c in columns]
-        names = ["blind mean, alone" if c == "alone" else c for c in names]
+        extra = {"alone": "blind mean, alone", "unchecked": "blind mean, flow unchecked"}
+        names = [extra.get(c, c) for c in names]
         print(f"\n## {weights.name}, flow: {args.flow}\n")
         print("| protocol | sigma | sequence | " + " | ".join(names) + " |")
         print("|---|---|---|" + "---|" * len(columns))
@@ -88,6 +95,10 @@ def main() -> None:
                         model.propagate = False
                         row["alone"] = stage_psnr(model, noisy, level, clean)["first"]
                         model.propagate = True
+                    if unchecked:
+                        model.check_flows = False
+                        row["unchecked"] = stage_psnr(model, noisy, level, clean)["first"]
+                        model.check_flows = True
                     rows.append(row)
                     cells = " | ".join(f"{row.get(c, float('nan')):.2f}" for c in columns)
                     print(f"| {protocol} | {sigma:g} | {name} | {cells} |", flush=True)

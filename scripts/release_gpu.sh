@@ -11,6 +11,13 @@
 # its 16 cores): the steps were paced by the optical flow on the CPU (f2r-base 555 steps,
 # stbn-small 359), and the whole call took over 520 s; time end to end apart
 # (scripts/gpu_timing.sh). ONLY="f2r-base stbn-small" trains fewer at once.
+#
+# Since 2026-12-04 no step waits for the flow: every candidate trains with --flow-cache (the
+# flows of the training sequences computed once, on the GPU, and kept there with the frames)
+# on clips of frame steps 1-4 (up to 4x the footage's motion), bf16 autocast; f2r-small adds
+# stage 1's blind centre view (its fallback where the flow fails): new modules alone for 40 %
+# of the time, then both stages. GPU utilisation is sampled every 2 s (OUT/gpu.csv) and each
+# candidate's steps/s printed from its checkpoint's record (OUT/steps.md).
 set -u
 OUT=${OUT:-out}
 PACK=${PACK:-../shared/data/trainpack}
@@ -23,20 +30,36 @@ mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 logs() { (cd "$RUN" && tar -cf "$OUT/logs.tar" ./*.log ./*.json 2>/dev/null); }
 
+export VDENOISE_CACHE="$RUN/cache"
+FAST=(--flow-cache --frame-steps 1,2,3,4)
 TRAIN=(-m vdenoise train "$PACK/train" --val "$PACK/val" --noise gaussian:5-55
-  --minutes "$MINUTES" --device "$DEVICE")
+  --minutes "$MINUTES" --device "$DEVICE" "${FAST[@]}")
+ANCHOR_MINUTES=$(awk "BEGIN { print $MINUTES * 0.4 }")
+JOINT_MINUTES=$(awk "BEGIN { print $MINUTES * 0.6 }")
+REFINE=(scripts/retrain_refiner.py --data "$PACK" --batch "${F2R_BATCH:-32}" --crop 128
+  --keep-refiner --device "$DEVICE" "${FAST[@]}")
 EIGHT=(--eight-bit "${EIGHT_BIT:-0.5}")  # F2R's stage 1 and STBN: half the clips 8-bit
 # name: arguments. F2R ends with a joint phase (+0.36 dB at sigma 30 in 15 min on the CPU);
 # stage 2 of width >= 24 collapsed at lr 5e-4 (both 2026-11-28), so F2R's rates stay lower.
 declare -A CANDIDATES=(
   [f2r-base]="${TRAIN[*]} --method f2r --preset base --batch 32 --crop 128 --lr 2e-4 --joint 0.5 ${EIGHT[*]}"
-  [f2r-small]="scripts/retrain_refiner.py weights/f2r-small.safetensors --data $PACK
-    --minutes $MINUTES --batch 32 --crop 128 --lr 1e-4 --keep-refiner --joint 0.9 --device $DEVICE"
+  [f2r-small]="${REFINE[*]} weights/f2r-small.safetensors --minutes $ANCHOR_MINUTES --lr 3e-4
+    --anchor 1.0 --anchor-new-only --centre-view 16"
   [stbn-small]="${TRAIN[*]} --method stbn --preset small --batch 8 --crop 96 --lr 5e-4 ${EIGHT[*]}"
   [stbn-tiny]="${TRAIN[*]} --from weights/stbn-tiny.safetensors --batch 8 --crop 96 --lr 3e-4 ${EIGHT[*]}"
 )
 NAMES=(${ONLY:-f2r-base f2r-small stbn-small stbn-tiny})
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 \
+  >"$OUT/gpu.csv" 2>/dev/null &
+SAMPLER=$!
 for name in "${NAMES[@]}"; do
+  if [ "$name" = f2r-small ]; then  # the centre view's new modules, then both stages
+    # shellcheck disable=SC2086  # the arguments are words
+    ("$PYTHON" ${CANDIDATES[$name]} -o "$RUN/$name-view.safetensors" &&
+      "$PYTHON" "${REFINE[@]}" "$RUN/$name-view.safetensors" --minutes "$JOINT_MINUTES" \
+        --lr 1e-4 --joint 1.0 -o "$RUN/$name.safetensors") >"$RUN/$name.log" 2>&1 &
+    continue
+  fi
   # shellcheck disable=SC2086  # the arguments are words
   "$PYTHON" ${CANDIDATES[$name]} -o "$RUN/$name.safetensors" >"$RUN/$name.log" 2>&1 &
 done
@@ -47,7 +70,23 @@ while [ -n "$(jobs -r)" ]; do  # keep the latest checkpoints where they come bac
   done
   logs
 done
+kill "$SAMPLER" 2>/dev/null
 for name in "${NAMES[@]}"; do cp "$RUN/$name.safetensors" "$OUT/"; done
+{
+  echo "| candidate | steps | training s | steps/s |"
+  echo "|---|---|---|---|"
+  for name in "${NAMES[@]}"; do
+    "$PYTHON" - "$OUT/$name.safetensors" "$name" <<'PY'
+import json, sys
+from safetensors import safe_open
+record = json.loads(safe_open(sys.argv[1], "pt").metadata()["training"])
+steps = sum(p["steps"] for p in record["phases"])
+seconds = sum(p["seconds"] for p in record["phases"])
+print(f"| {sys.argv[2]} | {steps} | {seconds:.0f} | {steps / max(seconds, 1e-9):.2f} |")
+PY
+  done
+  awk -F', ' 'NR > 1 { u += $2; n++ } END { if (n) printf "\nGPU utilisation: mean %.0f %% over %d samples\n", u / n, n }' "$OUT/gpu.csv"
+} | tee "$OUT/steps.md"
 
 # Model-only speed, the GPU to itself (bf16).
 "$PYTHON" benchmarks/models.py --device "$DEVICE" --presets base,small,tiny \

@@ -123,3 +123,37 @@ def test_the_kernel_mean_weighs_every_candidate_inside_the_frame():
     weights = torch.softmax(logits.masked_fill(torch.cat(valid, 1) < 0.5, -1e4), 1)
     expected = torch.einsum("bkhw,bkchw->bchw", weights, torch.cat(candidates, 1))
     assert torch.allclose(kernel_mean(logits, clip, 0, flows, reach=2), expected, atol=1e-6)
+
+
+def test_the_forward_backward_check_keeps_consistent_flow_and_rejects_the_rest():
+    from vdenoise.models.stbn import UNTRUSTED, consistent
+
+    right = torch.zeros(1, 2, 20, 24)
+    right[:, 0] = 3.0  # everything moves 3 px: the way back is -3 px
+    assert torch.equal(consistent(right, -right), right)
+    wrong = consistent(right, torch.zeros_like(right))  # the way back says nothing moved
+    assert (wrong == UNTRUSTED).all()
+    half = -right.clone()
+    half[:, 0, :, 12:] = 2.0  # right of column 12 the way back disagrees: 3 px before it too
+    checked = consistent(right, half)
+    assert torch.equal(checked[..., :9], right[..., :9])
+    assert (checked[..., 9:] == UNTRUSTED).all()
+
+
+def test_where_no_flow_holds_the_blind_mean_is_each_frame_alone():
+    """Flows that fail the check everywhere (the way back disagrees): nothing propagates,
+    exactly as with propagation off; with the check off they propagate."""
+    torch.manual_seed(0)
+    model = STBN(PRESETS["tiny"]).eval()
+    clip = torch.rand(1, 4, 3, 16, 16)
+    sigma = torch.tensor([0.1])
+    step = torch.full((1, 2, 16, 16), 1.0)
+    flows = ([None, step, step, step], [step, step, step, None])  # both ways +1: inconsistent
+    with torch.no_grad():
+        checked = model.prior(clip, sigma, flows, warmup=0)
+        model.check_flows = False
+        unchecked = model.prior(clip, sigma, flows, warmup=0)
+        model.propagate = False
+        alone = model.prior(clip, sigma, flows, warmup=0)
+    assert torch.allclose(checked, alone, atol=1e-6)
+    assert not torch.allclose(unchecked, alone, atol=1e-3)

@@ -127,6 +127,41 @@ def reaching_flows(flows: Flows, t: int, reach: int) -> Iterator[tuple[torch.Ten
             yield total, t + sign * distance
 
 
+UNTRUSTED = 1e4  # pixels: a flow that points this far leaves the frame, so it has no source
+
+
+def checked_flows(flows: Flows) -> Flows:
+    """The flows with every pixel that fails the forward-backward check sent out of the frame:
+    there the recurrence passes nothing on (the warped state is zero, as for a pixel whose
+    source left the frame) and the kernel mean takes no candidate from that frame, as the
+    network was trained to do at the frame's borders; composed flows through such a pixel
+    leave the frame too. Both directions are computed anyway (forward[t]: t -> t-1 is checked
+    against backward[t-1]: t-1 -> t), so the check costs no flow.
+
+    Fast motion, occlusions and cuts fail it: followed there, propagation made the blind mean
+    worse than each frame alone (issue 28: 22.05 against 23.83 dB on a fast motorbike clip)."""
+    forward, backward = list(flows[0]), list(flows[1])
+    for t, flow in enumerate(flows[0]):
+        reverse = flows[1][t - 1] if t > 0 else None
+        if flow is not None and reverse is not None:
+            forward[t] = consistent(flow, reverse)
+    for t, flow in enumerate(flows[1]):
+        reverse = flows[0][t + 1] if t + 1 < len(flows[0]) else None
+        if flow is not None and reverse is not None:
+            backward[t] = consistent(flow, reverse)
+    return forward, backward
+
+
+def consistent(flow: torch.Tensor, reverse: torch.Tensor) -> torch.Tensor:
+    """`flow` [N, 2, H, W] where it agrees with `reverse` (the flow back), UNTRUSTED elsewhere.
+    The test of Sundaram, Brox and Keutzer (ECCV 2010): |w + w'|^2 < 0.01 (|w|^2 + |w'|^2) +
+    0.5, with w' the reverse flow read at the pixel w points to."""
+    back = warp_bilinear(reverse.float(), flow.float())[0]
+    error = (flow.float() + back).pow(2).sum(1, keepdim=True)
+    allowed = 0.01 * (flow.float().pow(2).sum(1, keepdim=True) + back.pow(2).sum(1, keepdim=True))
+    return flow.masked_fill(error > allowed + 0.5, UNTRUSTED)
+
+
 def kernel_mean(
     logits: torch.Tensor,
     clip: torch.Tensor,
@@ -257,6 +292,7 @@ class STBN(VideoDenoiser):
         self.head = DilatedStack(c, c, outputs, config.head_blocks)
         self.carry = Carry(c) if config.carry else None
         self.propagate = True  # False: each frame alone (the temporal path's ablation)
+        self.check_flows = True  # no propagation where the flow fails its consistency check
         self.calibrate = True  # the prior's width measured on the input (`calibrated`)
         self.frames_before = self.frames_after = config.warmup
         self.frames_per_call = config.chunk
@@ -332,6 +368,8 @@ class STBN(VideoDenoiser):
         level = sigma.view(b, 1, 1, 1).expand(b, 3, h, w).to(clip.dtype)
         if flows is None:
             flows = self.estimate_flows(clip, warmup)
+        if self.check_flows:
+            flows = checked_flows(flows)
         forward_flows, backward_flows = flows
         forward = self._propagate(self.forward_branch, clip, level, range(last), forward_flows)
         forward_states = {index: state for index, state in forward if index >= first}
