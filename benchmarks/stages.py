@@ -10,7 +10,8 @@ Protocols: `awgn`, the papers' (Gaussian noise, not clipped), and `8bit`, what u
 hold (the same noise, then rounded and clipped). Noise is seeded as `vdenoise bench` seeds it.
 
     python benchmarks/stages.py --weights W [--weights W2 ...] [--frames 25]
-        [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--motion 1,2,3] [--alone] [--unchecked] [VAL]
+        [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--motion 1,2,3] [--alone]
+        [--unchecked] [VAL]
 
 Figures: the stage tables of weights/README.md; docs/methods.md.
 """
