@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from vdenoise.models.flow import FlowEstimator
+from vdenoise.models.flow import ByDevice, FlowEstimator, PairCache
 
 Progress = Callable[[int, int], None]
 
@@ -34,8 +34,22 @@ def default_folder() -> Path:
     return Path(root) / "flows"
 
 
+def effective(estimator: FlowEstimator, device: torch.device) -> FlowEstimator:
+    """The estimator that computes the flows of frames on `device`: a memo of pairs
+    (`PairCache`) changes no flow, and `ByDevice` picks one by the frames' device."""
+    while True:
+        if isinstance(estimator, PairCache):
+            estimator = estimator.estimator
+        elif isinstance(estimator, ByDevice):
+            estimator = estimator.cpu if device.type == "cpu" else estimator.accelerator
+        else:
+            return estimator
+
+
 def describe_estimator(estimator: FlowEstimator) -> str:
-    """The estimator's class and settings, as part of the cache key."""
+    """The estimator's class and settings (its repr, which states them), for the cache key."""
+    if type(estimator).__repr__ is not object.__repr__:
+        return repr(estimator)
     settings = {k: v for k, v in sorted(vars(estimator).items()) if not k.startswith("_")}
     return f"{type(estimator).__name__}{json.dumps(settings, default=str, sort_keys=True)}"
 
@@ -69,6 +83,7 @@ class FlowCache:
         """Load the cache for these sequences and estimator from `folder` (default:
         `default_folder()`), or compute and save it there."""
         folder = default_folder() if folder is None else Path(folder)
+        estimator = effective(estimator, sequences[0].device if sequences else torch.device("cpu"))
         path = folder / f"{cache_key(sequences, estimator)}.safetensors"
         if path.exists():
             tensors = load_file(str(path))
