@@ -37,7 +37,6 @@ from vdenoise.models.flow import (
     ByDevice,
     DISFlow,
     FlowEstimator,
-    PairCache,
     compose,
     warp_bilinear,
 )
@@ -77,7 +76,8 @@ FLOW_SMOOTHNESS = 60.0
 
 
 def default_flow() -> FlowEstimator:
-    """DIS with the setting above, each pair of frames matched once (`PairCache`).
+    """DIS with the setting above. (Direct flows are each asked for once a video, but at
+    the reflected ends; with `compose_flows`, wrap the estimator in a `PairCache`.)
 
     With VDENOISE_FLOW=pyramid, the torch `PyramidFlow` on GPUs (batched there; DIS stays on
     CPUs, where it is 3x faster). Not the default: its warps are better at every noise level
@@ -86,8 +86,8 @@ def default_flow() -> FlowEstimator:
     (benchmarks/stages.py --flow pyramid, 5 frames, 8-bit, sigma 10/30/50)."""
     dis = DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS)
     if os.environ.get("VDENOISE_FLOW", "dis") == "pyramid":
-        return PairCache(ByDevice(dis, PyramidFlow()))
-    return PairCache(dis)
+        return ByDevice(dis, PyramidFlow())
+    return dis
 
 
 CENTRE_PRIOR = 3.0  # initial logit of each frame's own pixel over its K x K neighbours
@@ -345,9 +345,10 @@ class F2R(VideoDenoiser):
         super().__init__()
         self.config = config
         self.flow: FlowEstimator = flow or default_flow()
-        # The flows to t+-2 composed from consecutive ones (2 flows a frame, not 4): for the
-        # released f2r-small (trained on direct flows), the anchor loses 0.10-0.15 dB and the
-        # output 0.01-0.02 (benchmarks/stages.py, 8 frames, 8-bit, sigma 10/30), so off.
+        # The flows to t+-2 composed from consecutive ones (with a PairCache as the flow: 2 a
+        # frame, not 4): for the released f2r-small (trained on direct flows), the anchor
+        # loses 0.10-0.15 dB and the output 0.01-0.02 (benchmarks/stages.py, 8 frames, 8-bit,
+        # sigma 10/30), so off.
         self.compose_flows = False
         self.estimator = TemporalEstimator(config)
         self.refiner = SpatialRefiner(config)

@@ -146,7 +146,8 @@ def fingerprints(frames: torch.Tensor) -> list[Key]:
     flat = frames.reshape(frames.shape[0], -1)
     weights = _weights(flat.shape[1], str(frames.device))
     with torch.autocast(frames.device.type, enabled=False):  # fp16 would merge frames
-        sums = flat.to(torch.float64) @ weights
+        # one frame at a time: a float64 copy of a whole batch would be 2-4x its size
+        sums = torch.stack([frame.to(torch.float64) @ weights for frame in flat])
     return [(float(a), float(b)) for a, b in sums.cpu().tolist()]
 
 
