@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tests.clipmaker import ClipSpec, make_clip
 from vdenoise.cli import app
-from vdenoise.cli_support import fail
+from vdenoise.cli.support import fail
 from vdenoise.errors import UsageError
 from vdenoise.progress import BatchProgress, ConsoleObserver
 

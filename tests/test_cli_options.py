@@ -1,6 +1,6 @@
 import pytest
 
-from vdenoise.cli_options import parse_encoder_opts, parse_tile, parse_time
+from vdenoise.cli.options import parse_encoder_opts, parse_tile, parse_time
 from vdenoise.errors import UsageError
 
 

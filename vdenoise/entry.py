@@ -26,8 +26,9 @@ def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
     try:
-        from vdenoise import cli_support, signals  # noqa: F401  (signals: for the handler)
+        from vdenoise import signals  # noqa: F401  (for the handler)
         from vdenoise.cli import app
+        from vdenoise.cli import support as cli_support
 
         app(prog_name="vdenoise")
     except KeyboardInterrupt:  # during start-up

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from vdenoise.cli_support import check_input, fail
+from vdenoise.cli.support import check_input, fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.progress import TrainingProgress
 

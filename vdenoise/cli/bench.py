@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from vdenoise.cli_support import fail
+from vdenoise.cli.support import fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.progress import BenchProgress
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from vdenoise.cli_options import (
+from vdenoise.cli.options import (
     IO,
     PERF,
     Audio,
@@ -35,7 +35,7 @@ from vdenoise.cli_options import (
     Weights,
     run_options,
 )
-from vdenoise.cli_support import fail
+from vdenoise.cli.support import fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.progress import BatchProgress
 

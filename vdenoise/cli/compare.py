@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from vdenoise.cli_options import IO, Codec, Crf, Fps, Json, Lossless, Quiet, parse_time
-from vdenoise.cli_support import check_input, fail
+from vdenoise.cli.options import IO, Codec, Crf, Fps, Json, Lossless, Quiet, parse_time
+from vdenoise.cli.support import check_input, fail
 from vdenoise.errors import UsageError, VdenoiseError
 from vdenoise.progress import ConsoleObserver, frame_rate
 
