@@ -55,11 +55,11 @@ class Traffic(TorchDispatchMode):
         if name not in FREE:
             self.kernels[name] += 1
             outputs = out if isinstance(out, tuple | list) else [out]
-            given = [*args, *(kwargs or {}).values()]
+            given = [*args, *(v for k, v in (kwargs or {}).items() if k != "out")]
             tensors = {id(t): t for t in [*given, *outputs] if isinstance(t, torch.Tensor)}
             written = {id(t) for t in outputs if isinstance(t, torch.Tensor)}
             read = {id(t) for t in given if isinstance(t, torch.Tensor)}
-            # a tensor both read and written (in place, out=) is moved twice
+            # a tensor both read and written (in place) is moved twice; out= is only written
             moved = [*tensors, *(written & read)]
             self.bytes += sum(tensors[i].numel() * tensors[i].element_size() for i in moved)
         return out

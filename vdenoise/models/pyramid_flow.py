@@ -145,8 +145,11 @@ class PyramidFlow:
         gx, gy = gradients(warped if SOURCE_GRADIENT else 0.5 * (warped + target))
         error = target - warped
         k = self.patch
-        products = [gx * gx, gx * gy, gy * gy, gx * error, gy * error, error * error]
-        a, b, c, ex, ey, residual = box(torch.cat(products, 1), k).unbind(1)
+        products = target.new_empty(target.shape[0], 6, *target.shape[-2:])
+        for i, (x, y) in enumerate([(gx, gx), (gx, gy), (gy, gy), (gx, error), (gy, error)]):
+            torch.mul(x, y, out=products[:, i : i + 1])
+        torch.square(error, out=products[:, 5:])
+        a, b, c, ex, ey, residual = box(products, k).unbind(1)
         a, c = a + self.damping, c + self.damping
         det = a * c - b * b
         step = torch.stack([(c * ex - b * ey) / det, (a * ey - b * ex) / det], 1)
