@@ -219,7 +219,8 @@ def test_a_centre_view_never_sees_a_pixels_own_2x2_block():
 
 def test_a_new_centre_view_leaves_a_trained_anchor_as_it_was():
     """Added to trained weights (`scripts/retrain_refiner.py --centre-view`), the view starts
-    silent: the anchor moves by less than a 255th."""
+    nearly silent (about 1 % of the weight): the anchor moves by under 3 levels of 255, its
+    covariance not at all."""
     torch.manual_seed(0)
     plain = F2R(PRESETS["small"]).eval()
     viewing = F2R(replace(PRESETS["small"], centre_view=8)).eval()
@@ -228,4 +229,5 @@ def test_a_new_centre_view_leaves_a_trained_anchor_as_it_was():
     _, noisy = moving_texture(frames=5, size=48)
     with torch.no_grad():
         a, b = (m.anchor(noisy, torch.tensor([0.1])) for m in (plain, viewing))
-    assert (a - b).abs().max() < 1 / 255
+    assert (a[:, :, :3] - b[:, :, :3]).abs().max() < 3 / 255
+    assert torch.equal(a[:, :, 3:], b[:, :, 3:])
