@@ -8,6 +8,8 @@ time (above 1: faster than real time). The same comparison encoded with libx264'
 (what `denoise` uses) is timed beside it, as the baseline for the preset compare picks.
 
     python benchmarks/compare.py [--seconds 10] [--size 640x480] [--runs 1]
+
+Figures: README, "What it does" (compare of two 640x480 clips of 10 s against real time).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ sequences as they are, and with every third frame kept, 3x the motion); zero flo
 
     python benchmarks/flow_accuracy.py [VAL] [--flows dis,pyramid,pyramid+composed]
         [--sigmas 10,30,50] [--strides 1,3] [--centres 4] [--device cpu]
+
+Figures: README and docs/performance.md (the torch flow against DIS, warp PSNR).
 """
 
 from __future__ import annotations

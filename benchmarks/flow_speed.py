@@ -9,6 +9,8 @@ a memory-bound GPU is projected.
 Frames: a smooth random texture and a copy shifted a few pixels (the speed of neither
 estimator depends much on the content). --bandwidth: the device's memory bandwidth in
 bytes/s (an H200's 4.8 TB/s by default) for the projection, which assumes half of it reached.
+
+Figures: docs/performance.md (torch flow and DIS pairs/s on this CPU).
 """
 
 from __future__ import annotations
