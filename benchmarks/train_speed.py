@@ -62,7 +62,7 @@ def steps_per_second(model: F2R, sequences, cache: FlowCache | None, args) -> fl
         checkpoint_seconds=1e9,
     )  # fmt: skip
     sampler = ClipSampler(sequences, 5, clip_size(settings), steps=args.frame_steps, seed=1)
-    sampler.flow_cache = cache
+    sampler.flow_caches = [cache]
     fresh = F2R(model.config)
     fresh.load_state_dict(model.state_dict())
     clock = Clock()
@@ -85,7 +85,7 @@ def alignment(model: F2R, sequences, cache: FlowCache, args) -> dict[str, dict[i
     for step in args.frame_steps:
         size = args.crop + 2 * FLOW_MARGIN
         sampler = ClipSampler(sequences, 5, size, augment=False, seed=step, steps=(step,))
-        sampler.flow_cache = cache
+        sampler.flow_caches = [cache]
         for _ in range(args.clips):
             clip, cached = sampler._clip(pairs)
             clean = clip.float() / 255

@@ -5,7 +5,8 @@ import torch
 
 from tests.textures import moving_texture
 from vdenoise.models.f2r import F2R, PRESETS
-from vdenoise.models.flow import DISFlow, warp_bilinear
+from vdenoise.models.flow import ByDevice, DISFlow, PairCache, warp_bilinear
+from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.training import flow_cache
 from vdenoise.training.data import ClipSampler
 from vdenoise.training.flow_cache import FlowCache, augment_flow
@@ -63,7 +64,7 @@ def test_sampled_flows_align_each_clips_frames_whatever_the_step_and_augmentatio
 ):
     model = F2R(PRESETS["tiny"])
     sampler = ClipSampler([sequence], 5, 40, seed=3, steps=(1, 2, 3))
-    sampler.flow_cache = FlowCache.build([sequence], DISFlow(), tmp_path)
+    sampler.flow_caches = [FlowCache.build([sequence], DISFlow(), tmp_path)]
     pairs = flow_pairs(model, 5)
     assert pairs == [(2, 0), (2, 1), (2, 4), (2, 3)]  # as F2R.flows orders them
     clips, flows = sampler.sample_with_flows(16, pairs)
@@ -87,3 +88,21 @@ def test_stbn_pairs_and_an_aligning_f2rs_windows():
 def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("VDENOISE_CACHE", str(tmp_path))
     assert flow_cache.default_folder() == tmp_path / "flows"
+
+
+def test_the_estimators_a_model_may_meet_are_all_cached_once_each():
+    dis, pyramid = DISFlow(), PyramidFlow()
+    assert flow_cache.leaves(PairCache(dis)) == [dis]
+    assert flow_cache.leaves(ByDevice(PairCache(dis), pyramid)) == [dis, pyramid]
+    assert flow_cache.leaves(ByDevice(dis, DISFlow())) == [dis]  # the same settings: one cache
+
+
+def test_each_clip_draws_its_flows_from_one_of_the_caches(sequence):
+    n, _, h, w = sequence.shape
+    still = torch.zeros(n - 1, 2, h // 2, w // 2, dtype=torch.float16)
+    caches = [FlowCache([still], [still]), FlowCache([still + 1], [still - 1])]
+    sampler = ClipSampler([sequence], 3, 16, augment=False, seed=1)
+    sampler.flow_caches = caches
+    _, flows = sampler.sample_with_flows(32, [(1, 0)])
+    moved = flows.abs().flatten(1).amax(1) > 0.5
+    assert 0 < int(moved.sum()) < 32  # both caches drawn from

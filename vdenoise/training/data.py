@@ -125,7 +125,8 @@ class ClipSampler:
         self.augment = augment
         self.rng = random.Random(seed)
         self.weights = [s.shape[0] for s in sequences]
-        self.flow_cache: FlowCache | None = None  # set to sample flows with the clips
+        # Set to sample flows with the clips: each clip's from one of them, drawn at random.
+        self.flow_caches: list[FlowCache] = []
 
     def clip(self) -> torch.Tensor:
         return self._clip(())[0]
@@ -148,10 +149,12 @@ class ClipSampler:
         clip = seq[index, :, y : y + self.crop, x : x + self.crop]
         for op in ops:
             clip = {"flip_x": clip.flip(-1), "flip_y": clip.flip(-2)}.get(op, clip.mT)
-        if self.flow_cache is None or not pairs:
+        if not self.flow_caches or not pairs:
             return clip, None
+        caches = self.flow_caches
+        cache = caches[0] if len(caches) == 1 else self.rng.choice(caches)
         size = (self.crop, self.crop)
-        flows = [self.flow_cache.flow(chosen, index[a], index[b], y, x, size) for a, b in pairs]
+        flows = [cache.flow(chosen, index[a], index[b], y, x, size) for a, b in pairs]
         return clip, augment_flow(torch.stack(flows), ops).to(clip.device)
 
     def sample(self, batch: int) -> torch.Tensor:

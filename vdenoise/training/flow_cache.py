@@ -46,6 +46,21 @@ def effective(estimator: FlowEstimator, device: torch.device) -> FlowEstimator:
             return estimator
 
 
+def leaves(estimator: FlowEstimator) -> list[FlowEstimator]:
+    """Every estimator that may compute a model's flows at inference: both of a `ByDevice`
+    (DIS on CPUs, the torch flow on GPUs), once each, without the `PairCache` memo. A model
+    trained on flows from all of them meets, wherever it runs, the flow it was trained on."""
+    if isinstance(estimator, PairCache):
+        return leaves(estimator.estimator)
+    if isinstance(estimator, ByDevice):
+        found = leaves(estimator.cpu) + leaves(estimator.accelerator)
+        distinct: dict[str, FlowEstimator] = {}
+        for each in found:
+            distinct.setdefault(describe_estimator(each), each)
+        return list(distinct.values())
+    return [estimator]
+
+
 def describe_estimator(estimator: FlowEstimator) -> str:
     """The estimator's class and settings (its repr, which states them), for the cache key."""
     if type(estimator).__repr__ is not object.__repr__:

@@ -30,7 +30,7 @@ from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel, to_8bit
 from vdenoise.training import losses
 from vdenoise.training.data import ClipSampler
-from vdenoise.training.flow_cache import FlowCache
+from vdenoise.training.flow_cache import FlowCache, leaves
 from vdenoise.training.local_view import LocalView
 from vdenoise.training.noise_profile import NoiseProfile, measure
 from vdenoise.training.state import load_resume, save_resume
@@ -346,15 +346,19 @@ class Trainer:
 
     def _flows(self, observer: TrainObserver) -> None:
         """With `flow_cache`, the flows of the training sequences, computed once (or read from
-        the cache), and which of them each clip's loss needs."""
+        the cache) by each estimator the model may use (`leaves`), and which of them each
+        clip's loss needs."""
         model, sampler = self.model, self.sampler
         if not self.settings.flow_cache or not isinstance(model, F2R | STBN):
             return
         if isinstance(model, F2R) and not model.config.align:
             return
-        if sampler.flow_cache is None:
+        if not sampler.flow_caches:
             began = time.monotonic()
-            sampler.flow_cache = FlowCache.build(sampler.sequences, model.flow).to(self.device)
+            sampler.flow_caches = [
+                FlowCache.build(sampler.sequences, estimator).to(self.device)
+                for estimator in leaves(model.flow)
+            ]
             seconds = time.monotonic() - began
             observer.note(f"optical flow of the training sequences ready in {seconds:.0f} s")
         self.pairs = losses.flow_pairs(model, sampler.frames)
