@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
     parser.add_argument("--frame-steps", default="1", help="of the clips, e.g. 1,2,3,4")
     parser.add_argument("--flow-cache", action="store_true", help="flows computed once, cached")
+    parser.add_argument(
+        "--noisy-flows", action="store_true", help="the cached flows from noisy frames"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     if args.keep_refiner and args.refiner_width:
@@ -80,6 +83,7 @@ def main() -> None:
     settings = TrainSettings(
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
         anchor_share=args.anchor, joint_share=args.joint, flow_cache=args.flow_cache,
+        noisy_flows=args.noisy_flows,
         frame_steps=tuple(int(s) for s in args.frame_steps.split(",")),
         anchor_only=("centre_view.", "gate.") if args.anchor_new_only else (),
     )  # fmt: skip

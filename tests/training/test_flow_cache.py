@@ -7,6 +7,7 @@ from tests.textures import moving_texture
 from vdenoise.models.f2r import F2R, PRESETS
 from vdenoise.models.flow import ByDevice, DISFlow, PairCache, warp_bilinear
 from vdenoise.models.pyramid_flow import PyramidFlow
+from vdenoise.noise import NoiseModel
 from vdenoise.training import flow_cache
 from vdenoise.training.data import ClipSampler
 from vdenoise.training.flow_cache import FlowCache, augment_flow
@@ -106,3 +107,14 @@ def test_each_clip_draws_its_flows_from_one_of_the_caches(sequence):
     _, flows = sampler.sample_with_flows(32, [(1, 0)])
     moved = flows.abs().flatten(1).amax(1) > 0.5
     assert 0 < int(moved.sum()) < 32  # both caches drawn from
+
+
+def test_noisy_copies_are_seeded_8_bit_and_noisy_as_drawn(sequence):
+    noise = NoiseModel.parse("gaussian:5-55")
+    first = flow_cache.noisy_copies([sequence, sequence], noise, seed=0)
+    again = flow_cache.noisy_copies([sequence, sequence], noise, seed=0)
+    assert all(a.dtype == torch.uint8 for a in first)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    spread = [float((a.float() - sequence.float()).std()) for a in first]
+    assert all(4 < s < 56 for s in spread) and abs(spread[0] - spread[1]) > 0.5  # own sigmas
+    assert not torch.equal(flow_cache.noisy_copies([sequence], noise, seed=1)[0], first[0])

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from vdenoise.models.flow import ByDevice, FlowEstimator, PairCache
+from vdenoise.noise import NoiseModel, to_8bit
 
 Progress = Callable[[int, int], None]
 
@@ -155,6 +156,20 @@ class FlowCache:
             flows = self.ahead[sequence][t] if step > 0 else self.back[sequence][t - 1]
             position = position + _sample(flows, position)
         return position - start
+
+
+def noisy_copies(
+    sequences: Sequence[torch.Tensor], noise: NoiseModel, seed: int
+) -> list[torch.Tensor]:
+    """Each sequence [N, 3, H, W] (uint8) with noise added (its own sigma drawn from `noise`,
+    seeded) and rounded to 8 bits: flows estimated from them carry the errors that flows from
+    users' noisy frames carry, which flows from the clean frames do not."""
+    copies = []
+    for index, frames in enumerate(sequences):
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
+        noisy, _ = noise.apply(frames[None].cpu().float() / 255, generator)
+        copies.append(to_8bit(noisy[0]).mul_(255).round_().to(torch.uint8).to(frames.device))
+    return copies
 
 
 def _half(flow: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel, to_8bit
 from vdenoise.training import losses
 from vdenoise.training.data import ClipSampler
-from vdenoise.training.flow_cache import FlowCache, leaves
+from vdenoise.training.flow_cache import FlowCache, leaves, noisy_copies
 from vdenoise.training.local_view import LocalView
 from vdenoise.training.noise_profile import NoiseProfile, measure
 from vdenoise.training.state import load_resume, save_resume
@@ -76,6 +76,9 @@ class TrainSettings:
     # Flows of the training clips computed once on whole frames and cached (`flow_cache`),
     # not estimated from each step's noisy crops
     flow_cache: bool = False
+    # ... and estimated, as at inference, from noisy frames: a copy of each sequence with its
+    # own sigma drawn from `noise`, rounded to 8 bits (not the clean frames)
+    noisy_flows: bool = False
     frame_steps: tuple[int, ...] = (1,)  # clips' frame steps, one drawn per clip (faster motion)
     # F2R: the anchor phase trains only stage 1's modules named so (new ones added to trained
     # weights, e.g. ("centre_view.", "gate.")); empty: all of stage 1
@@ -355,8 +358,12 @@ class Trainer:
             return
         if not sampler.flow_caches:
             began = time.monotonic()
+            sources = sampler.sequences
+            if self.settings.noisy_flows:
+                noise = NoiseModel.parse(self.settings.noise)
+                sources = noisy_copies(sources, noise, self.settings.seed)
             sampler.flow_caches = [
-                FlowCache.build(sampler.sequences, estimator).to(self.device)
+                FlowCache.build(sources, estimator).to(self.device)
                 for estimator in leaves(model.flow)
             ]
             seconds = time.monotonic() - began
