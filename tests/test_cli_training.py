@@ -9,7 +9,9 @@ from tests.clipmaker import ClipSpec, make_clip
 from tests.test_cli import one_line_error
 from vdenoise.checkpoint import load_checkpoint, read_metadata
 from vdenoise.cli import app
+from vdenoise.models.f2r import default_flow
 from vdenoise.training import run as run_module
+from vdenoise.training.flow_cache import leaves
 from vdenoise.training.trainer import Trainer, resume_path
 
 runner = CliRunner()
@@ -133,12 +135,16 @@ def test_train_on_faster_motion_with_flows_computed_once(tmp_path, monkeypatch):
     make_clip(data / "a.mp4", ClipSpec(frames=9))
     out = tmp_path / "m.safetensors"
     args = ["--val", data, "--val-frames", 3, "--steps", 2, "--frame-steps", "1,3", *SMALL]
-    result = run("train", data, "-o", out, "--flow-cache", *args)
+    result = run("train", data, "-o", out, "--flow-cache", "--noisy-flows", *args)
     assert result.exit_code == 0, result.stderr
-    assert len(list((tmp_path / "cache" / "flows").glob("*.safetensors"))) == 1
+    cached = list((tmp_path / "cache" / "flows").glob("*.safetensors"))
+    assert len(cached) == len(leaves(default_flow()))  # one per estimator F2R may meet
     training = read_metadata(out)["training"]
-    assert training["settings"]["flow_cache"] and training["settings"]["frame_steps"] == [1, 3]
+    assert training["settings"]["flow_cache"] and training["settings"]["noisy_flows"]
+    assert training["settings"]["frame_steps"] == [1, 3]
     assert {"psnr", "psnr x2", "psnr x3"} <= set(training["validation"][-1])
+    result = run("train", data, "-o", tmp_path / "n.safetensors", "--noisy-flows", *args)
+    assert result.exit_code == 2 and "--flow-cache" in one_line_error(result)
     bad = ["--frame-steps", "0,2", "--steps", 2, *SMALL]
     result = run("train", data, "-o", tmp_path / "n.safetensors", *bad)
     assert result.exit_code == 2 and "--frame-steps" in one_line_error(result)

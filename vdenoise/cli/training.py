@@ -109,6 +109,8 @@ def _checked(settings: TrainSettings) -> TrainSettings:
         raise UsageError("--joint must be at least 0 and below 1")
     if not 0.0 <= settings.eight_bit_share <= 1.0:
         raise UsageError("--eight-bit must be a share between 0 and 1")
+    if settings.noisy_flows and not settings.flow_cache:
+        raise UsageError("--noisy-flows needs --flow-cache (it says how the cache is made)")
     if settings.joint_share and settings.refiner() == "adaptive":
         raise UsageError(
             "--joint needs a stage-2 loss that estimates the error",
@@ -264,6 +266,14 @@ def train(
             rich_help_panel=PERF,
         ),
     ] = False,
+    noisy_flows: Annotated[
+        bool,
+        typer.Option(
+            help="With --flow-cache: estimate the cached flows from noisy copies of the "
+            "frames (each its own sigma from --noise, 8-bit), as inference estimates them.",
+            rich_help_panel=PERF,
+        ),
+    ] = False,
     method: Method = None,
     start_from: From = None,
     preset: Preset = None,
@@ -308,6 +318,7 @@ def train(
                 eight_bit_share=eight_bit,
                 seed=seed,
                 flow_cache=flow_cache,
+                noisy_flows=noisy_flows,
                 frame_steps=_frame_steps(frame_steps),
             )
         )
