@@ -1,9 +1,12 @@
+import pytest
 import torch
 
 from tests.textures import moving_texture
 from vdenoise.engine import Engine
+from vdenoise.errors import UsageError
 from vdenoise.models.f2r import F2R, PRESETS
 from vdenoise.models.flow import PairCache, compose, fingerprints
+from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.models.stbn import PRESETS as PRESETS_STBN
 from vdenoise.models.stbn import STBN
 from vdenoise.training.flow_cache import describe_estimator
@@ -91,11 +94,20 @@ def test_composed_flow_follows_two_steps():
 
 def test_the_default_estimators_describe_themselves_the_same_in_every_process(monkeypatch):
     """Training's flow cache keys on the estimator's settings (describe_estimator)."""
+    monkeypatch.delenv("VDENOISE_FLOW", raising=False)
     text = describe_estimator(F2R(PRESETS["small"]).flow)
     assert "0x" not in text and "PyramidFlow" not in text and "DISFlow" in text
-    monkeypatch.setenv("VDENOISE_FLOW", "pyramid")
+    monkeypatch.setenv("VDENOISE_FLOW", "auto")
     text = describe_estimator(F2R(PRESETS["small"]).flow)
     assert "0x" not in text and "PyramidFlow" in text and "DISFlow" in text
+    monkeypatch.setenv("VDENOISE_FLOW", "pyramid")
+    assert isinstance(F2R(PRESETS["small"]).flow, PyramidFlow)
+
+
+def test_an_unknown_flow_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("VDENOISE_FLOW", "raft")
+    with pytest.raises(UsageError, match="VDENOISE_FLOW must be one of dis, pyramid, auto"):
+        F2R(PRESETS["small"])
 
 
 def test_frames_are_told_apart_under_half_precision_autocast():

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vdenoise.errors import UsageError
 from vdenoise.models.base import VideoDenoiser
 from vdenoise.models.flow import (
     ByDevice,
@@ -75,19 +76,27 @@ FLOW_BLUR = 1.5
 FLOW_SMOOTHNESS = 60.0
 
 
-def default_flow() -> FlowEstimator:
-    """DIS with the setting above. (Direct flows are each asked for once a video, but at
-    the reflected ends; with `compose_flows`, wrap the estimator in a `PairCache`.)
+FLOWS = ("dis", "pyramid", "auto")  # VDENOISE_FLOW's values
 
-    With VDENOISE_FLOW=pyramid, the torch `PyramidFlow` on GPUs (batched there; DIS stays on
-    CPUs, where it is 3x faster). Not the default: its warps are better at every noise level
-    and motion (benchmarks/flow_accuracy.py) and so is the released f2r-small's anchor, but
-    that model's stage 2, trained on DIS's anchors, ends 0.07-0.12 dB lower with it
-    (benchmarks/stages.py --flow pyramid, 5 frames, 8-bit, sigma 10/30/50)."""
+
+def default_flow() -> FlowEstimator:
+    """DIS with the setting above, everywhere; VDENOISE_FLOW=pyramid takes the torch
+    `PyramidFlow` instead (batched on the device: what a GPU wants), =auto DIS on CPUs (11x
+    faster there) and PyramidFlow on GPUs. Not the default: its warps are better at every
+    noise level and motion (benchmarks/flow_accuracy.py) and so is f2r-small's anchor, but
+    its output is 0.07-0.12 dB lower (benchmarks/stages.py --flow pyramid, 5 frames, 8-bit,
+    sigma 10/30/50), also after fine-tuning stage 2 on flows from both (docs/performance.md).
+    (Direct flows are each asked for once a video, but at the reflected ends; with
+    `compose_flows`, wrap the estimator in a `PairCache`.)"""
+    choice = os.environ.get("VDENOISE_FLOW", "dis").strip().lower() or "dis"
+    if choice not in FLOWS:
+        raise UsageError(f"VDENOISE_FLOW must be one of {', '.join(FLOWS)}, not {choice!r}")
     dis = DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS)
-    if os.environ.get("VDENOISE_FLOW", "dis") == "pyramid":
-        return ByDevice(dis, PyramidFlow())
-    return dis
+    if choice == "dis":
+        return dis
+    if choice == "pyramid":
+        return PyramidFlow()
+    return ByDevice(dis, PyramidFlow())
 
 
 CENTRE_PRIOR = 3.0  # initial logit of each frame's own pixel over its K x K neighbours
