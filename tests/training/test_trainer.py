@@ -6,6 +6,7 @@ from vdenoise.bench.metrics import psnr
 from vdenoise.checkpoint import load_checkpoint, read_metadata
 from vdenoise.errors import UsageError
 from vdenoise.models import build
+from vdenoise.models.flow import ByDevice
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import ClipSampler
 from vdenoise.training.evaluate import denoise_frames
@@ -25,6 +26,32 @@ def make_trainer(tmp_path, method="f2r", refiner="sure", steps=6, **kw):
     sampler = ClipSampler(sequences(), frames, settings.crop, seed=0)
     model = build(method, "tiny")
     return Trainer(model, sampler, settings, tmp_path / "out.safetensors", torch.device("cpu"))
+
+
+class Counting:
+    """A flow estimator that counts its calls (no motion)."""
+
+    def __init__(self, name):
+        self.name, self.calls = name, 0
+
+    def __repr__(self):
+        return f"Counting({self.name!r})"
+
+    def __call__(self, target, source):
+        self.calls += 1
+        return target.new_zeros(target.shape[0], 2, *target.shape[-2:])
+
+
+def test_live_flows_come_from_each_estimator_the_model_may_meet_in_turn(tmp_path):
+    settings = TrainSettings(steps=6, batch=2, crop=32, noise="gaussian:25", refiner_loss="sure")
+    cpu, gpu = Counting("cpu"), Counting("gpu")
+    model = build("f2r", "tiny")
+    model.flow = chosen = ByDevice(cpu, gpu)  # DIS on CPUs, the torch flow on GPUs, say
+    sampler = ClipSampler(sequences(), 5, settings.crop, seed=0)
+    trainer = Trainer(model, sampler, settings, tmp_path / "o.safetensors", torch.device("cpu"))
+    trainer.run()
+    assert (cpu.calls, gpu.calls) == (3, 3)  # one estimator a step, in turn
+    assert model.flow is chosen
 
 
 class StopAt:
