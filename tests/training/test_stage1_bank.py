@@ -37,7 +37,7 @@ def test_a_bank_holds_what_it_was_asked_for_and_draws_from_it():
 def make(tmp_path, flow, bank, steps=6):
     settings = TrainSettings(
         steps=steps, batch=2, crop=32, noise="gaussian:25", refiner_loss="sure",
-        anchor_share=0.0, refiner_bank=bank,
+        anchor_share=0.0, refiner_bank=bank, all_flows=True,
     )  # fmt: skip
     model = build("f2r", "tiny")
     model.flow = flow

@@ -42,15 +42,18 @@ class Counting:
         return target.new_zeros(target.shape[0], 2, *target.shape[-2:])
 
 
-def test_live_flows_come_from_each_estimator_the_model_may_meet_in_turn(tmp_path):
-    settings = TrainSettings(steps=6, batch=2, crop=32, noise="gaussian:25", refiner_loss="sure")
+@pytest.mark.parametrize(("all_flows", "calls"), [(True, (3, 3)), (False, (6, 0))])
+def test_live_flows_come_from_each_estimator_the_model_may_meet_in_turn(tmp_path, all_flows, calls):
+    settings = TrainSettings(
+        steps=6, batch=2, crop=32, noise="gaussian:25", refiner_loss="sure", all_flows=all_flows
+    )
     cpu, gpu = Counting("cpu"), Counting("gpu")
     model = build("f2r", "tiny")
     model.flow = chosen = ByDevice(cpu, gpu)  # DIS on CPUs, the torch flow on GPUs, say
     sampler = ClipSampler(sequences(), 5, settings.crop, seed=0)
     trainer = Trainer(model, sampler, settings, tmp_path / "o.safetensors", torch.device("cpu"))
     trainer.run()
-    assert (cpu.calls, gpu.calls) == (3, 3)  # one estimator a step, in turn
+    assert (cpu.calls, gpu.calls) == calls  # all: one estimator a step, in turn; else the CPU's
     assert model.flow is chosen
 
 

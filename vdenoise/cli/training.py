@@ -274,6 +274,14 @@ def train(
             rich_help_panel=PERF,
         ),
     ] = False,
+    all_flows: Annotated[
+        bool,
+        typer.Option(
+            help="Train on the flows of every estimator the model may meet (with "
+            "VDENOISE_FLOW=auto: DIS and the torch flow), not only the training device's.",
+            rich_help_panel=PERF,
+        ),
+    ] = False,
     method: Method = None,
     start_from: From = None,
     preset: Preset = None,
@@ -319,6 +327,7 @@ def train(
                 seed=seed,
                 flow_cache=flow_cache,
                 noisy_flows=noisy_flows,
+                all_flows=all_flows,
                 frame_steps=_frame_steps(frame_steps),
             )
         )

@@ -30,7 +30,7 @@ from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel, to_8bit
 from vdenoise.training import losses
 from vdenoise.training.data import ClipSampler
-from vdenoise.training.flow_cache import FlowCache, leaves, noisy_copies
+from vdenoise.training.flow_cache import FlowCache, effective, leaves, noisy_copies
 from vdenoise.training.local_view import LocalView
 from vdenoise.training.noise_profile import NoiseProfile, measure
 from vdenoise.training.stage1_bank import Stage1Bank
@@ -88,6 +88,10 @@ class TrainSettings:
     # of stage 1's output, made once as the steps would make them (`stage1_bank`); 0: stage 1
     # and its flows run every step
     refiner_bank: int = 0
+    # Flows from every estimator the model may meet at inference (`leaves`: with
+    # VDENOISE_FLOW=auto, DIS and the torch flow), cached, or live one a step in turn; off:
+    # only the one the training device uses (the torch flow costs 11x DIS on a CPU)
+    all_flows: bool = False
 
     def refiner(self) -> str:
         """F2R's stage-2 loss. `auto`: on noisy footage `measured` (SURE for Gaussian noise of
@@ -203,12 +207,14 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.phase_index = 0
         self.pairs: list[tuple[int, int]] = []  # the flows sampled with each clip (`_flows`)
-        # Without the cache, each step's flows come live from the noisy crops, as at inference,
-        # from each estimator the model may meet there (`leaves`: DIS and PyramidFlow with
-        # VDENOISE_FLOW=auto) in turn, one a step.
+        # The estimators whose flows training uses (`all_flows`); without the cache, each
+        # step's come live from the noisy crops, as at inference, from one of them in turn.
         aligns = isinstance(model, STBN) or (isinstance(model, F2R) and model.config.align)
-        live = aligns and not settings.flow_cache
-        self.live_flows = leaves(model.flow) if live else []  # type: ignore[union-attr]
+        flow = model.flow if aligns else None  # type: ignore[union-attr]
+        self.estimators = [] if flow is None else leaves(flow)
+        if not settings.all_flows:
+            self.estimators = [effective(flow, device)] if flow is not None else []
+        self.live_flows = [] if settings.flow_cache else self.estimators
         self.bank: Stage1Bank | None = None  # stage 1's output for the refine phase
 
     # -- budget ---------------------------------------------------------------------------------
@@ -411,8 +417,7 @@ class Trainer:
 
     def _flows(self, observer: TrainObserver) -> None:
         """With `flow_cache`, the flows of the training sequences, computed once (or read from
-        the cache) by each estimator the model may use (`leaves`), and which of them each
-        clip's loss needs."""
+        the cache) by each of `estimators`, and which of them each clip's loss needs."""
         model, sampler = self.model, self.sampler
         if not self.settings.flow_cache or not isinstance(model, F2R | STBN):
             return
@@ -425,8 +430,7 @@ class Trainer:
                 noise = NoiseModel.parse(self.settings.noise)
                 sources = noisy_copies(sources, noise, self.settings.seed)
             sampler.flow_caches = [
-                FlowCache.build(sources, estimator).to(self.device)
-                for estimator in leaves(model.flow)
+                FlowCache.build(sources, estimator).to(self.device) for estimator in self.estimators
             ]
             seconds = time.monotonic() - began
             observer.note(f"optical flow of the training sequences ready in {seconds:.0f} s")
