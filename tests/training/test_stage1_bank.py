@@ -1,3 +1,5 @@
+import weakref
+
 import pytest
 import torch
 
@@ -15,6 +17,17 @@ def test_the_eight_symmetries_differ_and_keep_every_value():
     assert torch.equal(turned[0], x)
     assert len({tuple(t.flatten().tolist()) for t in turned}) == 8
     assert all(torch.equal(t.flatten().sort().values, x.flatten()) for t in turned)
+
+
+def test_building_keeps_copies_of_the_windows_not_their_whole_clips():
+    clips, alive = [], []
+
+    def draw(turn):
+        clips.append(weakref.ref(clip := torch.zeros(2, 3, 64, 64)))
+        return torch.zeros(2, 9, 16, 16), clip[:, :, 16:32, 16:32], torch.ones(2)
+
+    Stage1Bank.build(draw, 8, lambda done, total: alive.append(sum(c() is not None for c in clips)))
+    assert alive == [1, 1, 1, 1]  # only the clip just drawn: the bank holds none
 
 
 def test_a_bank_holds_what_it_was_asked_for_and_draws_from_it():

@@ -41,7 +41,14 @@ class Stage1Bank:
             with torch.no_grad():
                 stage1, centre, sigma = draw(len(parts))
             keep = min(len(centre), count - held)
-            parts.append((stage1[:keep].half(), centre[:keep].float(), sigma[:keep].float()))
+            # copies: a window's centre is a view of its whole clip, margins included
+            parts.append(
+                (
+                    stage1[:keep].to(torch.float16, copy=True),
+                    centre[:keep].to(torch.float32, copy=True),
+                    sigma[:keep].to(torch.float32, copy=True),
+                )
+            )
             held += keep
             if progress is not None:
                 progress(held, count)
