@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--anchor", type=float, default=0.0, help="share for stage 1 first")
     parser.add_argument("--centre-view", type=int, help="give stage 1 a blind centre view")
     parser.add_argument(
+        "--spatial-fallback", action="store_true", help="the anchor falls back where flow fails"
+    )
+    parser.add_argument(
         "--anchor-new-only", action="store_true", help="the anchor phase trains new modules only"
     )
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
@@ -77,8 +80,9 @@ def main() -> None:
     width = args.refiner_width or start.config.refiner_width
     view = start.config.centre_view if args.centre_view is None else args.centre_view
     config = replace(
-        start.config, posterior=True, highpass=False, refiner_width=width, centre_view=view
-    )
+        start.config, posterior=True, highpass=False, refiner_width=width, centre_view=view,
+        spatial_fallback=args.spatial_fallback or start.config.spatial_fallback,
+    )  # fmt: skip
     model = F2R(config)
     missing, unexpected = model.estimator.load_state_dict(
         start.estimator.state_dict(), strict=False

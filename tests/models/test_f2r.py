@@ -184,8 +184,9 @@ def released_f2r() -> F2R:
         (released_f2r, False),
         (lambda: LeakyF2R(PRESETS["small"]), True),
         (with_centre_view, False),
+        (lambda: F2R(replace(PRESETS["small"], spatial_fallback=True)), False),
     ],
-    ids=["new", "released", "leaky", "centre-view"],
+    ids=["new", "released", "leaky", "centre-view", "spatial-fallback"],
 )
 def test_the_anchors_error_is_uncorrelated_with_the_centre_frames_noise(make, leaks):
     """The flows see the centre frame, so blindness is also measured: over 5 frames of moving

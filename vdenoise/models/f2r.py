@@ -34,6 +34,7 @@ from torch import nn
 
 from vdenoise.errors import UsageError
 from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.fallback import ring_mean, spatial_fallback
 from vdenoise.models.flow import (
     ByDevice,
     DISFlow,
@@ -60,6 +61,9 @@ class F2RConfig:
     kernel: int = 3  # K: the anchor averages K x K pixels of each neighbour, per-pixel weights
     align: bool = True  # stage 1 warps the neighbours onto the centre frame along optical flow
     centre_view: int = 0  # width of stage 1's blind-spot view of the centre frame (0: none)
+    # Where the neighbours fail, the anchor falls back on each pixel's 8 surrounding pixels in
+    # the centre frame, weighed by measured errors (`fallback.spatial_fallback`)
+    spatial_fallback: bool = False
 
 
 # Checkpoints written before `posterior` existed refine the anchor itself; those written
@@ -249,17 +253,6 @@ class BlindCentreView(nn.Module):
         return full(features), full(estimate)
 
 
-def ring_mean(x: torch.Tensor) -> torch.Tensor:
-    """The mean of each position's 8 neighbours in [N, C, H, W], itself excluded (fewer at the
-    borders): the centre view's estimate before any training."""
-    ring = torch.ones(1, 1, 3, 3, device=x.device, dtype=x.dtype)
-    ring[..., 1, 1] = 0
-    c = x.shape[1]
-    total = F.conv2d(x, ring.expand(c, 1, 3, 3), padding=1, groups=c)
-    count = F.conv2d(torch.ones_like(x[:, :1]), ring, padding=1)
-    return total / count
-
-
 class CentreGate(nn.Module):
     """Per pixel (1x1 convolutions only, which keeps the centre view's blind spot): from the
     fusion's outputs, the centre view and how far each aligned neighbour departs from the
@@ -437,11 +430,25 @@ class F2R(VideoDenoiser):
         return self.estimator(before, after, level, self.flows(before, after, centre), view)
 
     def anchor(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Stage 1 for every centre frame: [B, n, 3 or 9, H, W]."""
+        """Stage 1 for every centre frame (with `spatial_fallback`, fallen back where its
+        neighbours fail): [B, n, 3 or 9, H, W]."""
         before, after, centre = self.windows(clip)
         n = before.shape[0] // clip.shape[0]
         level = self._level(sigma, n, clip)
-        return self.stage_one(before, after, centre, level).unflatten(0, (clip.shape[0], n))
+        stage1 = self.stage_one(before, after, centre, level)
+        return self._fall_back(stage1, centre, level).unflatten(0, (clip.shape[0], n))
+
+    def _fall_back(
+        self, stage1: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor
+    ) -> torch.Tensor:
+        """Stage 1's output with its anchor fallen back on the centre frames' surrounding
+        pixels where that measures better, and its covariance narrowed to match."""
+        if not self.config.spatial_fallback:
+            return stage1
+        anchor, weight = spatial_fallback(stage1[:, :3], noisy, level)
+        if stage1.shape[1] == 3:
+            return anchor
+        return torch.cat([anchor, stage1[:, 3:] * weight.sqrt().to(stage1.dtype)], 1)
 
     def _level(self, sigma: torch.Tensor, n: int, clip: torch.Tensor) -> torch.Tensor:
         h, w = clip.shape[-2:]
@@ -461,12 +468,14 @@ class F2R(VideoDenoiser):
     ) -> torch.Tensor:
         """Stage 2: the clean frames [N, 3, H, W] from stage 1's output [N, 3 or 9, H, W], the
         noisy centre frames and the noise level map [N, 1, H, W]."""
-        return self._refine(stage1, noisy, level)[1]
+        return self._refine(stage1, noisy, level)[2]
 
     def _refine(
         self, stage1: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Stage 2's base (the posterior mean; None where there is none) and output."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """The anchor stage 2 works from, its base (the posterior mean; None where there is
+        none) and output."""
+        stage1 = self._fall_back(stage1, noisy, level)
         anchor = stage1[:, :3]
         variance = base = None
         if self.config.uncertainty:
@@ -479,7 +488,7 @@ class F2R(VideoDenoiser):
                     posterior = posterior_mean(anchor, factor, noisy, level)
                 base = posterior.to(anchor.dtype)
         residual = self.refiner(anchor, noisy, level, variance, base)
-        return base, (anchor if base is None else base) + residual
+        return anchor, base, (anchor if base is None else base) + residual
 
     def stages(
         self, clip: torch.Tensor, sigma: torch.Tensor
@@ -511,8 +520,7 @@ class F2R(VideoDenoiser):
         spread = self.noise_spread(stage1)
         if spread is not None:
             level = level * spread.to(level.dtype)
-        base, out = self._refine(stage1, centre, level)
-        return stage1[:, :3], base, out
+        return self._refine(stage1, centre, level)
 
     def forward(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return self.stages(clip, sigma)[2]

@@ -1,0 +1,75 @@
+"""F2R's anchor where its neighbours fail: a blind spatial estimate, weighed by measured errors.
+
+Stage 1 sees only the neighbouring frames, so where they cannot be aligned (fast motion,
+occlusions, cuts) its anchor can be worse than the noisy frame itself: on the validation
+sequences at 3x motion, sigma 10, 8-bit, davis-bmx-trees' anchor reached 23.5 dB against the
+noisy frame's 28.3. The mean of each pixel's 8 surrounding pixels in the noisy frame is blind
+too (the pixel itself is left out, as in Noise2Void's blind spot: Krull et al., CVPR 2019) and
+does not depend on motion; it reached 32.3 dB there. Each estimate's error is measured on the
+input around each pixel, by the method of moments as `gaussian.calibrated` does (y - m =
+(x - m) + noise, independent terms, so E[(y - m)^2] = MSE(m) + sigma^2), the pixel itself left
+out with its 3 x 3 block (so no weight reads it either), and the two are averaged by their
+precisions. Measured on the same sequences (release f2r-small's stage 1, 5 frames, 8-bit),
+the result stays above the noisy frame and above the anchor at 1x-3x motion and sigma 10-50
+(`benchmarks/stages.py`, docs/training.md).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+FALLBACK_WINDOW = 7  # pixels: the window each estimate's error is measured over
+MIN_SHARE = 0.25  # of the window unclipped, to measure at all (else the anchor stays)
+
+
+def ring_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean of each position's 8 neighbours in [N, C, H, W], itself excluded (fewer at the
+    borders)."""
+    ring = torch.ones(1, 1, 3, 3, device=x.device, dtype=x.dtype)
+    ring[..., 1, 1] = 0
+    c = x.shape[1]
+    total = F.conv2d(x, ring.expand(c, 1, 3, 3), padding=1, groups=c)
+    count = F.conv2d(torch.ones_like(x[:, :1]), ring, padding=1)
+    return total / count
+
+
+def sums_around(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The sum of x [N, C, H, W] over the in-frame part of a size x size window around each
+    pixel, without the 3 x 3 block at its centre: no term there holds the pixel's own value,
+    nor does any ring mean (`ring_mean`) of a pixel left in."""
+
+    def box(k: int) -> torch.Tensor:
+        return F.avg_pool2d(x, k, 1, k // 2, count_include_pad=True) * (k * k)
+
+    return box(size) - box(3)
+
+
+def spatial_fallback(
+    anchor: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The anchor [N, 3, H, W] averaged, pixel by pixel, with the ring mean of the noisy
+    frames [N, 3, H, W] by their measured precisions, and the anchor's weight [N, 1, H, W]
+    (its error variance is scaled by it). `level`: the noise std [N, 1, H, W]. Neither part
+    reads a pixel's own value for that pixel's estimate."""
+    y, a = noisy.float(), anchor.float()
+    ring = ring_mean(y)
+    kept = ((y > 0) & (y < 1)).all(1, keepdim=True).float()  # clipped noise is not Gaussian
+    terms = torch.cat(
+        [
+            kept,
+            kept * (y - a).pow(2).mean(1, keepdim=True),
+            kept * (y - ring).pow(2).mean(1, keepdim=True),
+            kept * level.float().pow(2).expand_as(kept),
+        ],
+        1,
+    )
+    count, to_anchor, to_ring, noise = sums_around(terms, FALLBACK_WINDOW).unbind(1)
+    floor = 1e-8 * count.clamp_min(1)
+    anchor_error = (to_anchor - noise).clamp_min(floor)
+    ring_error = (to_ring - noise).clamp_min(floor)
+    weight = ring_error / (anchor_error + ring_error)
+    measured = count >= MIN_SHARE * (FALLBACK_WINDOW**2 - 9)
+    weight = torch.where(measured, weight, torch.ones_like(weight)).unsqueeze(1).detach()
+    fused = weight * a + (1 - weight) * ring
+    return fused.to(anchor.dtype), weight
