@@ -6,12 +6,12 @@ budget fine-tunes both stages with stage 2's loss (stage 1 stays blind to the ce
 
     python scripts/retrain_refiner.py weights/f2r-small.safetensors -o f2r-small-v2.safetensors \
         --data ../shared/data/trainpack [--minutes 40] [--noise gaussian:5-55] \
-        [--refiner-width 24 | --keep-refiner] [--joint 0.5] [--bank 5000] [--all-flows] [--resume]
+        [--refiner-width 24 | --keep-refiner] [--joint 0.5] [--all-flows] [--resume]
         [--device cuda]
 
 With VDENOISE_FLOW=auto and `--all-flows`, stage 1's flows come from DIS and the torch
-PyramidFlow in turn (the two a model meets on CPUs and GPUs); `--bank N` computes stage 1's
-output on N windows once and trains stage 2 alone on them (`vdenoise/training/stage1_bank.py`).
+PyramidFlow in turn (the two a model meets on CPUs and GPUs); `--spatial-fallback` gives the
+model F2R's spatial fallback (`vdenoise/models/fallback.py`).
 """
 
 from __future__ import annotations
@@ -67,9 +67,6 @@ def main() -> None:
     parser.add_argument(
         "--all-flows", action="store_true", help="flows of every estimator the model may meet"
     )
-    parser.add_argument(
-        "--bank", type=int, default=0, help="stage 2 alone draws from N windows of stage 1's output"
-    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     if args.keep_refiner and args.refiner_width:
@@ -98,7 +95,7 @@ def main() -> None:
     settings = TrainSettings(
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
         anchor_share=args.anchor, joint_share=args.joint, flow_cache=args.flow_cache,
-        noisy_flows=args.noisy_flows, refiner_bank=args.bank, all_flows=args.all_flows,
+        noisy_flows=args.noisy_flows, all_flows=args.all_flows,
         frame_steps=tuple(int(s) for s in args.frame_steps.split(",")),
         anchor_only=("centre_view.", "gate.") if args.anchor_new_only else (),
     )  # fmt: skip

@@ -33,7 +33,6 @@ from vdenoise.training.data import ClipSampler
 from vdenoise.training.flow_cache import FlowCache, effective, leaves, noisy_copies
 from vdenoise.training.local_view import LocalView
 from vdenoise.training.noise_profile import NoiseProfile, measure
-from vdenoise.training.stage1_bank import Stage1Bank
 from vdenoise.training.state import load_resume, save_resume
 
 REFINER_LOSSES = ("sure", "r2r", "adaptive", "measured")  # sure: white, of level sigma
@@ -84,10 +83,6 @@ class TrainSettings:
     # F2R: the anchor phase trains only stage 1's modules named so (new ones added to trained
     # weights, e.g. ("centre_view.", "gate.")); empty: all of stage 1
     anchor_only: tuple[str, ...] = ()
-    # F2R: stage 2 alone (the refine phase) draws its batches from a bank of this many windows
-    # of stage 1's output, made once as the steps would make them (`stage1_bank`); 0: stage 1
-    # and its flows run every step
-    refiner_bank: int = 0
     # Flows from every estimator the model may meet at inference (`leaves`: with
     # VDENOISE_FLOW=auto, DIS and the torch flow), cached, or live one a step in turn; off:
     # only the one the training device uses (the torch flow costs 11x DIS on a CPU)
@@ -179,8 +174,6 @@ class Trainer:
             raise ValueError("a budget (steps or minutes) is needed")
         if settings.refiner() not in REFINER_LOSSES:
             raise ValueError(f"unknown refiner loss {settings.refiner_loss!r}")
-        if settings.refiner_bank and not (isinstance(model, F2R) and not model.config.centre_view):
-            raise ValueError("a bank of stage 1's output needs an F2R without a centre view")
         self.model = model.to(device)
         self.sampler = sampler
         self.settings = settings
@@ -215,7 +208,6 @@ class Trainer:
         if not settings.all_flows:
             self.estimators = [effective(flow, device)] if flow is not None else []
         self.live_flows = [] if settings.flow_cache else self.estimators
-        self.bank: Stage1Bank | None = None  # stage 1's output for the refine phase
 
     # -- budget ---------------------------------------------------------------------------------
     def _progress(self, phase: Phase) -> float:
@@ -276,11 +268,6 @@ class Trainer:
         if phase.name == "local":
             assert self.local is not None
             return losses.local_view_loss(self.local, batch)
-        return self._refiner_loss(batch)
-
-    def _refiner_loss(self, batch: losses.RefinerBatch) -> torch.Tensor:
-        model = self.model
-        assert isinstance(model, F2R)
         kind = self.settings.refiner()
         if kind == "adaptive":
             assert self.local is not None
@@ -312,8 +299,8 @@ class Trainer:
 
     @contextlib.contextmanager
     def _live_flow(self, turn: int) -> Iterator[None]:
-        """The flow estimator of a step (or a bank's batch, `turn`), where the model may meet
-        several (`live_flows`)."""
+        """The flow estimator of step `turn`, where the model may meet several
+        (`live_flows`)."""
         if len(self.live_flows) < 2:
             yield
             return
@@ -335,15 +322,9 @@ class Trainer:
         lr = self.settings.lr * warm * cosine
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        if self.bank is not None and phase.name == "refine":
-            batch = self.bank.draw(self.settings.batch, self.generator)
-            batch.spread = self.model.noise_spread(batch.stage1)  # type: ignore[union-attr]
-            with self._autocast():
-                loss = self._refiner_loss(batch)
-        else:
-            noisy, sigma, flows = self._batch(phase)
-            with self._autocast(), self._live_flow(self.steps):
-                loss = self._loss(phase, noisy, sigma, flows)
+        noisy, sigma, flows = self._batch(phase)
+        with self._autocast(), self._live_flow(self.steps):
+            loss = self._loss(phase, noisy, sigma, flows)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the {phase.name} loss is {loss.item()}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -365,8 +346,6 @@ class Trainer:
             for phase in self._remaining():
                 if phase.name in ("anchor", "refine") and phase.share > 0:
                     self._measure_noise(observer, phase.name)
-                if phase.name == "refine" and phase.share > 0 and self.settings.refiner_bank:
-                    self._build_bank(observer, phase)
                 self.model.train()
                 smoothed: float | None = None
                 while self._progress(phase) < 1.0:
@@ -394,26 +373,6 @@ class Trainer:
             observer.stop()
         self.save()
         return self.report
-
-    def _build_bank(self, observer: TrainObserver, phase: Phase) -> None:
-        """Stage 1's output on `refiner_bank` windows, made as the phase's steps would make
-        them; the time it takes counts in the phase's budget (also when a resume rebuilds it)."""
-        model = self.model
-        assert isinstance(model, F2R)
-        began = time.monotonic()
-
-        def draw(turn: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            noisy, sigma, flows = self._batch(phase)
-            with self._autocast(), self._live_flow(turn):
-                batch = losses.refiner_batch(model, noisy, sigma, False, self.margin, flows)
-            return batch.stage1, batch.centre, batch.sigma
-
-        model.eval()
-        self.bank = Stage1Bank.build(draw, self.settings.refiner_bank)
-        model.train()
-        seconds = time.monotonic() - began
-        phase.seconds += seconds
-        observer.note(f"stage 1's output on {len(self.bank)} windows ready in {seconds:.0f} s")
 
     def _flows(self, observer: TrainObserver) -> None:
         """With `flow_cache`, the flows of the training sequences, computed once (or read from
