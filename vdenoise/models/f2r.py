@@ -89,7 +89,7 @@ def default_flow() -> FlowEstimator:
     faster there) and PyramidFlow on GPUs. Not the default: its warps are better at every
     noise level and motion (benchmarks/flow_accuracy.py) and so is f2r-small's anchor, but
     its output is 0.07-0.12 dB lower (benchmarks/stages.py --flow pyramid, 5 frames, 8-bit,
-    sigma 10/30/50), also after fine-tuning stage 2 on flows from both (docs/performance.md).
+    sigma 10/30/50), also after fine-tuning stage 2 on flows from both (docs/training.md).
     (Direct flows are each asked for once a video, but at the reflected ends; with
     `compose_flows`, wrap the estimator in a `PairCache`.)"""
     choice = os.environ.get("VDENOISE_FLOW", "dis").strip().lower() or "dis"
