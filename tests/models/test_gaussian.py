@@ -85,6 +85,30 @@ def test_calibration_narrows_a_prior_wider_than_its_error():
     assert torch.equal(calibrated(mean, narrow, noisy, sigma), narrow)
 
 
+def test_calibration_widens_a_prior_narrower_than_its_error_when_allowed():
+    """A blind mean 8/255 off (propagation misled), a prior that claims 2/255: with `widest`
+    the prior grows to about the measured error (up to `widest` times its variance: what
+    exceeds the measurement's own uncertainty), and the posterior
+    then keeps more of the noisy frame and lands closer to the clean one."""
+    g = torch.Generator().manual_seed(1)
+    clean = 0.2 + 0.6 * torch.rand(1, 2, 3, 64, 64, generator=g)
+    sigma = torch.tensor([10 / 255])
+    noisy = clean + 10 / 255 * torch.randn(clean.shape, generator=g)
+    mean = clean + 8 / 255 * torch.randn(clean.shape, generator=g)
+    narrow = torch.zeros(1, 2, 6, 64, 64)
+    narrow[:, :, [2, 4, 5]] = 2 / 255
+    assert torch.equal(calibrated(mean, narrow, noisy, sigma), narrow)  # by default: never
+    wide = calibrated(mean, narrow, noisy, sigma, widest=100.0)
+    # widened to the measured error, less twice the measurement's standard error (~0.4/255)
+    assert 7 / 255 < wide[:, :, 2].mean() < 8 / 255
+    capped = calibrated(mean, narrow, noisy, sigma, widest=4.0)
+    assert torch.allclose(capped[:, :, 2], torch.tensor(4 / 255))  # variance x4: std x2
+    s = sigma.view(1, 1, 1, 1, 1)
+    before = (posterior_mean(mean, narrow, noisy, s) - clean).pow(2).mean()
+    after = (posterior_mean(mean, wide, noisy, s) - clean).pow(2).mean()
+    assert after < 0.8 * before
+
+
 def test_box_mean_is_the_windowed_mean_over_the_part_inside_the_frame() -> None:
     x = torch.rand(2, 4, 37, 23, generator=torch.Generator().manual_seed(0))
     direct = torch.nn.functional.avg_pool2d(x, 31, 1, 15, count_include_pad=False)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vdenoise.models.flow import warp_nearest
+from vdenoise.models.gaussian import posterior_mean
 from vdenoise.models.stbn import (
     PRESETS,
     REFERENCE,
@@ -158,3 +159,24 @@ def test_where_no_flow_holds_the_blind_mean_is_each_frame_alone():
         alone = model.prior(clip, sigma, flows, warmup=0)
     assert torch.allclose(checked, alone, atol=1e-6)
     assert not torch.allclose(unchecked, alone, atol=1e-3)
+
+
+def test_the_posterior_widens_a_prior_that_claims_too_little(monkeypatch):
+    """Where the blind mean is worse than its covariance claims (propagation misled), the
+    output keeps more of the noisy frame: closer to the clean one than the posterior of the
+    prior as predicted."""
+    g = torch.Generator().manual_seed(0)
+    model = STBN(PRESETS["tiny"]).eval()
+    warm, sigma = model.frames_before, torch.tensor([10 / 255])
+    clean = 0.2 + 0.6 * torch.rand(1, 2 * warm + 2, 3, 48, 48, generator=g)
+    noisy = clean + 10 / 255 * torch.randn(clean.shape, generator=g)
+    centre = slice(warm, warm + 2)
+    mean = clean[:, centre] + 8 / 255 * torch.randn(1, 2, 3, 48, 48, generator=g)
+    factor = torch.zeros(1, 2, 6, 48, 48)
+    factor[:, :, [2, 4, 5]] = 2 / 255  # Sigma = (2/255)^2 I: four times too sure
+    monkeypatch.setattr(model, "prior", lambda clip, s: torch.cat([mean, factor], 2))
+    blind, _, out = model.stages(noisy, sigma)
+    assert torch.equal(blind, mean)
+    as_predicted = posterior_mean(mean, factor, noisy[:, centre], sigma.view(1, 1, 1, 1, 1))
+    error = (out - clean[:, centre]).pow(2).mean()
+    assert error < 0.8 * (as_predicted - clean[:, centre]).pow(2).mean()

@@ -55,7 +55,12 @@ CALIBRATION_WINDOW = 31  # pixels: local enough for the error to follow content,
 
 
 def calibrated(
-    mean: torch.Tensor, factor: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor
+    mean: torch.Tensor,
+    factor: torch.Tensor,
+    noisy: torch.Tensor,
+    sigma: torch.Tensor,
+    widest: float = 1.0,
+    window: int = CALIBRATION_WINDOW,
 ) -> torch.Tensor:
     """The factor scaled, pixel by pixel, so that Sigma's variance matches what the noisy
     frames say it is around that pixel.
@@ -63,11 +68,13 @@ def calibrated(
     A blind prior's mean never sees its pixel, so y - mu = (x - mu) + noise with independent
     terms: E[(y - mu)^2] = Sigma + s^2. The prior's width is thus measured on the input itself
     (the method of moments; self-supervised), averaged over a window around each pixel, over
-    pixels far enough from 0 and 1 that clipping cannot bias it, and only ever narrowed: a prior
-    trained wider than its error (as STBN's is at low noise: 9.1 predicted against 5.8 actual on
-    the validation sequences at sigma 10) makes the posterior keep too much noise. `mean`,
-    `noisy`: [..., 3, H, W]; `factor` [..., 6, H, W]; `sigma`: the noise std, one per item of
-    the first dimension [B], or a map broadcastable to [..., 1, H, W]."""
+    pixels far enough from 0 and 1 that clipping cannot bias it, and by default only narrowed:
+    a prior trained wider than its error (as STBN's is at low noise: 9.1 predicted against 5.8
+    actual on the validation sequences at sigma 10) makes the posterior keep too much noise.
+    `widest` > 1 also lets the variance grow, up to that many times, where the mean measures
+    worse than predicted; `window`: the window's side in pixels. `mean`, `noisy`: [..., 3, H,
+    W]; `factor` [..., 6, H, W]; `sigma`: the noise std, one per item of the first dimension
+    [B], or a map broadcastable to [..., 1, H, W]."""
     lead, (height, width) = mean.shape[:-3], mean.shape[-2:]
     if sigma.dim() == 1:  # one level per item: the same for all its frames and pixels
         sigma = sigma.view(-1, *([1] * (mean.dim() - 1)))
@@ -85,8 +92,13 @@ def calibrated(
         ],
         1,
     )
-    count, predicted, measured, noise = box_mean(sums, CALIBRATION_WINDOW).unbind(1)
-    ratio = ((measured - noise) / predicted.clamp_min(1e-12)).clamp(0.01, 1.0)
+    count, predicted, measured, noise = box_mean(sums, window).unbind(1)
+    excess = measured - noise
+    ratio = (excess / predicted.clamp_min(1e-12)).clamp(0.01, 1.0)
+    if widest > 1:  # widened only by what exceeds twice the measurement's standard error
+        spread = (2 / (3 * window * window * count.clamp_min(1e-3))).sqrt() * (noise + predicted)
+        wider = ((excess - 2 * spread) / predicted.clamp_min(1e-12)).clamp(1.0, widest)
+        ratio = torch.where(excess > predicted, wider, ratio)
     scale = torch.where(count > 0.15, ratio.sqrt(), torch.ones_like(ratio))  # else: clipped
     scale = scale.detach()  # a statistic of the input, not something to train through
     return factor * scale.view(*lead, 1, height, width).to(factor.dtype)

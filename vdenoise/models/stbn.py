@@ -127,6 +127,18 @@ def reaching_flows(flows: Flows, t: int, reach: int) -> Iterator[tuple[torch.Ten
             yield total, t + sign * distance
 
 
+# The posterior's prior, measured on the input (`calibrated`), may also widen where the blind
+# mean is worse than it claims (propagation misled by fast motion), up to 100x its variance,
+# in a 21-pixel window. stbn-tiny's output on 4 frames of the validation sequences at 1x-3x
+# motion, 8-bit (2026-12-05): narrowing only, 31 px 34.56 / 28.57 / 25.23 dB at sigma
+# 10 / 30 / 50; widening, 31 px 34.78 / 28.67 / 25.22, 21 px 34.87 / 28.64 / 25.22, 15 px
+# 34.94 / 28.60 / 25.20 (davis-bmx-trees at 3x, sigma 10: 33.46 -> 33.97). Widening by all
+# the window measured cost up to 0.28 dB at sigma 40 on the 25-frame bench, so only what
+# exceeds twice the measurement's standard error widens (`calibrated`): bench 35.80 / 32.23 /
+# 29.90 / 28.11 / 26.60 at sigma 10-50 against 35.57 / 32.06 / 29.83 / 28.11 / 26.61.
+WIDEST = 100.0
+CALIBRATION_WINDOW = 21
+
 UNTRUSTED = 1e4  # pixels: a flow that points this far leaves the frame, so it has no source
 # px^2: the constant of the forward-backward check (`consistent`; Sundaram et al. use 0.5 on
 # clean frames). Flows from noisy frames disagree more where propagation still helps: on 6
@@ -404,7 +416,7 @@ class STBN(VideoDenoiser):
         with torch.autocast(clip.device.type, enabled=False):
             mean, factor = prediction[:, :, :3], prediction[:, :, 3:]
             if self.calibrate:
-                factor = calibrated(mean, factor, centre, sigma)
+                factor = calibrated(mean, factor, centre, sigma, WIDEST, CALIBRATION_WINDOW)
             out = posterior_mean(mean, factor, centre, sigma.view(-1, 1, 1, 1, 1))
         return prediction[:, :, :3], out, out
 
