@@ -2,16 +2,17 @@
 the first stage (F2R's anchor, from the neighbours alone; STBN's blind mean, before the
 posterior), the posterior mean (F2R's stage 2 starts from it) and the output. `--alone` adds
 STBN's blind mean with propagation off (each frame on its own, the same weights),
-`--unchecked` with every flow trusted (`stbn.checked_flows` off). `--motion
-1,2,3` also measures the sequences with every second and third frame kept (2x and 3x the
-motion): the fast-motion validation.
+`--unchecked` with every flow trusted (`stbn.checked_flows` off); `--no-fall-back` measures
+STBN without its spatial fallback (`STBN.fall_back`). `--motion 1,2,3` also measures the
+sequences with every second and third frame kept (2x and 3x the motion): the fast-motion
+validation.
 
 Protocols: `awgn`, the papers' (Gaussian noise, not clipped), and `8bit`, what users' files
 hold (the same noise, then rounded and clipped). Noise is seeded as `vdenoise bench` seeds it.
 
     python benchmarks/stages.py --weights W [--weights W2 ...] [--frames 25]
         [--sigmas 10,20,30,40,50] [--protocols awgn,8bit] [--motion 1,2,3] [--alone]
-        [--unchecked] [VAL]
+        [--unchecked] [--no-fall-back] [VAL]
 
 Figures: the stage tables of weights/README.md; docs/methods.md.
 """
@@ -57,6 +58,9 @@ def main() -> None:
         "--unchecked", action="store_true", help="STBN: also with every flow trusted"
     )
     parser.add_argument(
+        "--no-fall-back", action="store_true", help="STBN: the blind mean without its fallback"
+    )
+    parser.add_argument(
         "--flow",
         choices=["model", "dis", "pyramid"],
         default="model",
@@ -72,6 +76,8 @@ def main() -> None:
             raise SystemExit(f"{weights}: neither an F2R nor an STBN checkpoint")
         if args.flow != "model":
             model.flow = FLOWS[args.flow]()
+        if isinstance(model, STBN):
+            model.fall_back = not args.no_fall_back
         alone = args.alone and isinstance(model, STBN)
         unchecked = args.unchecked and isinstance(model, STBN)
         columns = ["noisy", "first", "posterior", "output"]

@@ -86,8 +86,8 @@ def main() -> None:
     )
     if unexpected or any(not k.startswith(("centre_view.", "gate.")) for k in missing):
         sys.exit(f"error: stage 1 does not fit the start's: {missing + unexpected}")
-    if args.keep_refiner:
-        model.refiner.load_state_dict(start.refiner.state_dict())
+    if args.keep_refiner:  # new inputs (`--spatial-fallback`) start with zero weights
+        model.refiner.net.load_with_new_inputs(start.refiner.net.state_dict())
     device = torch.device(args.device)
     sources = find_sequences(args.data / "train")
     held_out = motion_sequences(find_sequences(args.data / "val"), 10)  # 1x, 2x, 3x motion

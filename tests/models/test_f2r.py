@@ -63,7 +63,7 @@ def test_highpass_residual_leaves_low_frequencies_to_the_anchor():
 
 
 class NoResidual(torch.nn.Module):
-    def forward(self, anchor, noisy, level, variance, base=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
         return torch.zeros_like(noisy)
 
 
@@ -103,7 +103,7 @@ def test_an_untrained_model_starts_by_averaging_the_neighbours():
 class EchoLevel(torch.nn.Module):
     """A refiner whose output is the level map it was given (minus the posterior it adds to)."""
 
-    def forward(self, anchor, noisy, level, variance, base=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
         return level.expand_as(noisy) - base
 
 
@@ -232,3 +232,25 @@ def test_a_new_centre_view_leaves_a_trained_anchor_as_it_was():
         a, b = (m.anchor(noisy, torch.tensor([0.1])) for m in (plain, viewing))
     assert (a[:, :, :3] - b[:, :, :3]).abs().max() < 3 / 255
     assert torch.equal(a[:, :, 3:], b[:, :, 3:])
+
+
+def test_a_spatial_fallback_added_to_trained_weights_leaves_the_output_as_it_was():
+    """`scripts/retrain_refiner.py --keep-refiner --spatial-fallback`: stage 2's new inputs
+    (the fallen-back anchor and its weight) start with zero weights, so the output is the
+    trained model's to the bit while the anchor it reports has fallen back, and training
+    reaches the new inputs (their first-layer weights get a gradient)."""
+    torch.manual_seed(0)
+    plain = F2R(PRESETS["small"]).eval()
+    falling = F2R(replace(PRESETS["small"], spatial_fallback=True)).eval()
+    falling.estimator.load_state_dict(plain.estimator.state_dict())
+    falling.refiner.net.load_with_new_inputs(plain.refiner.net.state_dict())
+    clean, noisy = moving_texture(frames=5, size=48)
+    sigma = torch.tensor([0.1])
+    with torch.no_grad():
+        (a, _, out), (b, _, fell) = (m.stages(noisy, sigma) for m in (plain, falling))
+    assert torch.equal(out, fell)
+    assert (a - b).abs().max() > 1 / 255
+    falling.train()
+    falling.stages(noisy, sigma)[2].sub(clean[:, 2:3]).pow(2).mean().backward()
+    first = falling.refiner.net.enc0[0].weight.grad
+    assert first is not None and first[:, -16:].abs().sum() > 0  # 4 inputs, unshuffled x4

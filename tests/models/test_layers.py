@@ -42,3 +42,19 @@ def test_padding_and_blur():
     assert torch.equal(padded[..., :5, :7], x)
     flat = torch.full((1, 3, 20, 20), 0.7)
     assert torch.allclose(gaussian_blur(flat, 2.0), flat)
+
+
+def test_new_inputs_of_a_loaded_unet_start_silent():
+    torch.manual_seed(0)
+    old, new = UNet(3, 3, 8), UNet(5, 3, 8)
+    new.load_with_new_inputs(old.state_dict())
+    x = torch.rand(1, 3, 16, 16)
+    extra = torch.rand(1, 2, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(old(x), new(torch.cat([x, extra], 1)))
+    try:
+        old.load_with_new_inputs(new.state_dict())
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a U-Net with more inputs must not load into one with fewer")

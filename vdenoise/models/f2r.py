@@ -62,7 +62,8 @@ class F2RConfig:
     align: bool = True  # stage 1 warps the neighbours onto the centre frame along optical flow
     centre_view: int = 0  # width of stage 1's blind-spot view of the centre frame (0: none)
     # Where the neighbours fail, the anchor falls back on each pixel's 8 surrounding pixels in
-    # the centre frame, weighed by measured errors (`fallback.spatial_fallback`)
+    # the centre frame, weighed by measured errors (`fallback.spatial_fallback`); stage 2 reads
+    # that anchor and its weight beside the temporal anchor and its posterior
     spatial_fallback: bool = False
 
 
@@ -321,6 +322,7 @@ class SpatialRefiner(nn.Module):
         super().__init__()
         self.config = config
         extra = (3 if config.uncertainty else 0) + (3 if uses_posterior(config) else 0)
+        extra += 4 if config.spatial_fallback else 0  # the fallen-back anchor, its weight
         self.net = UNet(3 + 3 + 1 + extra, 3, config.refiner_width)
         self.net.quiet_output()
 
@@ -331,12 +333,17 @@ class SpatialRefiner(nn.Module):
         level: torch.Tensor,
         variance: torch.Tensor | None,
         base: torch.Tensor | None = None,
+        fallback: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`fallback` (with `spatial_fallback`): the fallen-back anchor and its weight, [N, 4,
+        H, W], read after the inputs of earlier checkpoints (`UNet.load_with_new_inputs`)."""
         inputs = [anchor, noisy, level]
         if variance is not None:
             inputs.append(torch.log(variance + 1e-6))
         if base is not None:
             inputs.append(base)
+        if fallback is not None:
+            inputs.append(fallback)
         residual = self.net(torch.cat(inputs, 1))
         if self.config.highpass:
             residual = residual - gaussian_blur(residual, self.config.highpass_sigma)
@@ -430,25 +437,28 @@ class F2R(VideoDenoiser):
         return self.estimator(before, after, level, self.flows(before, after, centre), view)
 
     def anchor(self, clip: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Stage 1 for every centre frame (with `spatial_fallback`, fallen back where its
-        neighbours fail): [B, n, 3 or 9, H, W]."""
+        """Stage 1 for every centre frame (with `spatial_fallback`, its anchor fallen back
+        where its neighbours fail; the covariance stays the temporal anchor's): [B, n, 3 or 9,
+        H, W]."""
         before, after, centre = self.windows(clip)
         n = before.shape[0] // clip.shape[0]
         level = self._level(sigma, n, clip)
         stage1 = self.stage_one(before, after, centre, level)
-        return self._fall_back(stage1, centre, level).unflatten(0, (clip.shape[0], n))
+        fallback = self._fall_back(stage1, centre, level)
+        if fallback is not None:
+            stage1 = torch.cat([fallback[:, :3], stage1[:, 3:]], 1)
+        return stage1.unflatten(0, (clip.shape[0], n))
 
     def _fall_back(
         self, stage1: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor
-    ) -> torch.Tensor:
-        """Stage 1's output with its anchor fallen back on the centre frames' surrounding
-        pixels where that measures better, and its covariance narrowed to match."""
+    ) -> torch.Tensor | None:
+        """With `spatial_fallback`: the anchor fallen back on the centre frames' surrounding
+        pixels where that measures better, and the temporal anchor's weight in it, [N, 4, H,
+        W]; None without."""
         if not self.config.spatial_fallback:
-            return stage1
+            return None
         anchor, weight = spatial_fallback(stage1[:, :3], noisy, level)
-        if stage1.shape[1] == 3:
-            return anchor
-        return torch.cat([anchor, stage1[:, 3:] * weight.sqrt().to(stage1.dtype)], 1)
+        return torch.cat([anchor, weight.to(anchor.dtype)], 1)
 
     def _level(self, sigma: torch.Tensor, n: int, clip: torch.Tensor) -> torch.Tensor:
         h, w = clip.shape[-2:]
@@ -473,9 +483,9 @@ class F2R(VideoDenoiser):
     def _refine(
         self, stage1: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """The anchor stage 2 works from, its base (the posterior mean; None where there is
-        none) and output."""
-        stage1 = self._fall_back(stage1, noisy, level)
+        """The anchor (with `spatial_fallback`, the fallen-back one), stage 2's base (the
+        posterior mean of the temporal anchor; None where there is none) and output."""
+        fallback = self._fall_back(stage1, noisy, level)
         anchor = stage1[:, :3]
         variance = base = None
         if self.config.uncertainty:
@@ -487,8 +497,9 @@ class F2R(VideoDenoiser):
                         factor = calibrated(anchor, factor, noisy, level)
                     posterior = posterior_mean(anchor, factor, noisy, level)
                 base = posterior.to(anchor.dtype)
-        residual = self.refiner(anchor, noisy, level, variance, base)
-        return anchor, base, (anchor if base is None else base) + residual
+        residual = self.refiner(anchor, noisy, level, variance, base, fallback)
+        out = (anchor if base is None else base) + residual
+        return (anchor if fallback is None else fallback[:, :3]), base, out
 
     def stages(
         self, clip: torch.Tensor, sigma: torch.Tensor

@@ -42,37 +42,75 @@ def sums_around(x: torch.Tensor, size: int) -> torch.Tensor:
     pixel, without the 3 x 3 block at its centre: no term there holds the pixel's own value,
     nor does any ring mean (`ring_mean`) of a pixel left in."""
 
-    def box(k: int) -> torch.Tensor:
-        return F.avg_pool2d(x, k, 1, k // 2, count_include_pad=True) * (k * k)
+    def box(k: int) -> torch.Tensor:  # two 1-D passes: zero padding, so sums
+        rows = F.avg_pool2d(x, (k, 1), 1, (k // 2, 0), count_include_pad=True)
+        return F.avg_pool2d(rows, (1, k), 1, (0, k // 2), count_include_pad=True) * (k * k)
 
     return box(size) - box(3)
+
+
+def blend(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    noisy: torch.Tensor,
+    level: torch.Tensor,
+    window: int = FALLBACK_WINDOW,
+    correlated: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mix w a + (1 - w) b of two blind estimates [N, 3, H, W] of the clean frames under
+    `noisy` [N, 3, H, W] with the least squared error measured around each pixel, and a's
+    weight w [N, 1, H, W]. `level`: the noise std [N, 1, H, W]. Measured over the window with
+    the pixel's own 3 x 3 block left out, by the method of moments (neither estimate reads
+    the noise of the pixels it is compared with, so E[(y - a)^2] = MSE(a) + sigma^2):
+
+    - by default each estimate's error variance V, and w = Vb / (Va + Vb): right where the
+      two err independently (an anchor from other frames and the frame's ring mean);
+    - with `correlated`, the least-squares weight of two estimates whose errors are
+      correlated, (Vb - C) / (Va + Vb - 2C) with C their covariance, which is the regression
+      of y - b on a - b: w = sum (y - b)(a - b) / sum (a - b)^2, in which the noise terms
+      cancel (no sigma, no clamping of a measured variance at zero); clipped to [0, 1]. Two
+      estimates that err together (STBN's blind mean and its ring-only kernel mean) would be
+      averaged by the first where the better should be kept.
+    """
+    y, a32, b32 = noisy.float(), a.float(), b.float()
+    kept = ((y > 0) & (y < 1)).all(1, keepdim=True).float()  # clipped noise is not Gaussian
+    if correlated:
+        gap = a32 - b32
+        terms = torch.cat(
+            [
+                kept,
+                kept * ((y - b32) * gap).mean(1, keepdim=True),
+                kept * gap.pow(2).mean(1, keepdim=True),
+            ],
+            1,
+        )
+        count, along, spread = sums_around(terms, window).unbind(1)
+        weight = (along / spread.clamp_min(1e-12)).clamp(0, 1)
+    else:
+        terms = torch.cat(
+            [
+                kept,
+                kept * (y - a32).pow(2).mean(1, keepdim=True),
+                kept * (y - b32).pow(2).mean(1, keepdim=True),
+                kept * level.float().pow(2).expand_as(kept),
+            ],
+            1,
+        )
+        count, to_a, to_b, noise = sums_around(terms, window).unbind(1)
+        floor = 1e-8 * count.clamp_min(1)
+        error_a = (to_a - noise).clamp_min(floor)
+        error_b = (to_b - noise).clamp_min(floor)
+        weight = error_b / (error_a + error_b)
+    measured = count >= MIN_SHARE * (window**2 - 9)
+    weight = torch.where(measured, weight, torch.ones_like(weight)).unsqueeze(1).detach()
+    fused = weight * a32 + (1 - weight) * b32
+    return fused.to(a.dtype), weight
 
 
 def spatial_fallback(
     anchor: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The anchor [N, 3, H, W] averaged, pixel by pixel, with the ring mean of the noisy
-    frames [N, 3, H, W] by their measured precisions, and the anchor's weight [N, 1, H, W]
-    (its error variance is scaled by it). `level`: the noise std [N, 1, H, W]. Neither part
-    reads a pixel's own value for that pixel's estimate."""
-    y, a = noisy.float(), anchor.float()
-    ring = ring_mean(y)
-    kept = ((y > 0) & (y < 1)).all(1, keepdim=True).float()  # clipped noise is not Gaussian
-    terms = torch.cat(
-        [
-            kept,
-            kept * (y - a).pow(2).mean(1, keepdim=True),
-            kept * (y - ring).pow(2).mean(1, keepdim=True),
-            kept * level.float().pow(2).expand_as(kept),
-        ],
-        1,
-    )
-    count, to_anchor, to_ring, noise = sums_around(terms, FALLBACK_WINDOW).unbind(1)
-    floor = 1e-8 * count.clamp_min(1)
-    anchor_error = (to_anchor - noise).clamp_min(floor)
-    ring_error = (to_ring - noise).clamp_min(floor)
-    weight = ring_error / (anchor_error + ring_error)
-    measured = count >= MIN_SHARE * (FALLBACK_WINDOW**2 - 9)
-    weight = torch.where(measured, weight, torch.ones_like(weight)).unsqueeze(1).detach()
-    fused = weight * a + (1 - weight) * ring
-    return fused.to(anchor.dtype), weight
+    """The anchor [N, 3, H, W] blended (`blend`) with the ring mean of the noisy frames [N, 3,
+    H, W], and the anchor's weight [N, 1, H, W]. `level`: the noise std [N, 1, H, W]. Neither
+    part reads a pixel's own value for that pixel's estimate."""
+    return blend(anchor, ring_mean(noisy.float()), noisy, level)

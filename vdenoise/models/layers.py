@@ -95,6 +95,19 @@ class UNet(nn.Module):
             last.weight.mul_(scale)
             last.bias.zero_()
 
+    def load_with_new_inputs(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the weights of a U-Net that read the first of this one's input channels: the
+        new ones, appended after them, start with zero weights, so the output is unchanged
+        until training gives them a use."""
+        first = "enc0.0.weight"
+        weight = self.enc0[0].weight
+        old = state[first]
+        if old.shape[1] > weight.shape[1] or old.shape[2:] != weight.shape[2:]:
+            raise ValueError(f"{tuple(old.shape)} does not fit {tuple(weight.shape)}")
+        widened = old.new_zeros(weight.shape)
+        widened[:, : old.shape[1]] = old  # pixel-unshuffled: 4 channels per input, in order
+        self.load_state_dict({**state, first: widened})
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (height, width) = pad_to_multiple(x, 8)
         e0 = self.enc0(F.pixel_unshuffle(x, 2))

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.fallback import blend, ring_mean
 from vdenoise.models.flow import DISFlow, FlowEstimator, PairCache, warp_bilinear, warp_nearest
 from vdenoise.models.gaussian import calibrated, posterior_mean
 from vdenoise.models.layers import CentreMaskedConv2d, DilatedResBlock, conv, pad_to_multiple
@@ -138,6 +139,10 @@ def reaching_flows(flows: Flows, t: int, reach: int) -> Iterator[tuple[torch.Ten
 # 29.90 / 28.11 / 26.60 at sigma 10-50 against 35.57 / 32.06 / 29.83 / 28.11 / 26.61.
 WIDEST = 100.0
 CALIBRATION_WINDOW = 21
+# The blind mean is blended (`fallback.blend`, the two errors' covariance measured too) with
+# the kernel mean over the frame's own ring, from the same logits: what propagation cannot
+# align falls back on the frame itself, at the cost of a second kernel mean.
+FALLBACK_WINDOW = 15
 
 UNTRUSTED = 1e4  # pixels: a flow that points this far leaves the frame, so it has no source
 # px^2: the constant of the forward-backward check (`consistent`; Sundaram et al. use 0.5 on
@@ -188,10 +193,26 @@ def kernel_mean(
     temporal: bool = True,
     reach: int = 1,
 ) -> torch.Tensor:
+    """`kernel_means`' first."""
+    return kernel_means(logits, clip, t, flows, temporal, reach)[0]
+
+
+def kernel_means(
+    logits: torch.Tensor,
+    clip: torch.Tensor,
+    t: int,
+    flows: Flows,
+    temporal: bool = True,
+    reach: int = 1,
+    spatial: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Frame t's blind mean [B, 3, H, W]: a softmax-weighted average (weights from `logits`
     [B, taps, H, W]) of its eight neighbours and of the 3x3 neighbourhoods of frames t-1, t+1
     (up to t-reach, t+reach) aligned by nearest warping along the (composed) flows; candidates
     outside the frame or the clip get no weight.
+
+    Returns (mean, ring-only mean): with `spatial` the second is the same kernel over the
+    frame's own ring alone (its weights renormalised), from the same shifted copies; else None.
 
     The frame's own pixel is never a candidate. Starting from an average of its candidates,
     the network learns where to trust which; a mean predicted directly started at zero and
@@ -216,14 +237,19 @@ def kernel_mean(
     weights = torch.softmax(logits.float().masked_fill(~valid, -1e4), 1).to(y.dtype)
     mean = torch.zeros_like(y)
     first = 0
+    ring_mean: torch.Tensor | None = None
     for i, x in enumerate(sources):
         count = len(RING) if i == 0 else 9
         if x is not None:
             around = neighbourhoods(x[:, :3])
             around = around[:, RING] if i == 0 else around
             mean += torch.einsum("bkhw,bkchw->bchw", weights[:, first : first + count], around)
+            if i == 0 and spatial:
+                own = logits[:, : len(RING)].float().masked_fill(~valid[:, : len(RING)], -1e4)
+                ring = torch.softmax(own, 1).to(y.dtype)
+                ring_mean = torch.einsum("bkhw,bkchw->bchw", ring, around)
         first += count
-    return mean
+    return mean, ring_mean
 
 
 class DilatedStack(nn.Module):
@@ -312,6 +338,7 @@ class STBN(VideoDenoiser):
         self.propagate = True  # False: each frame alone (the temporal path's ablation)
         self.check_flows = True  # no propagation where the flow fails its consistency check
         self.calibrate = True  # the prior's width measured on the input (`calibrated`)
+        self.fall_back = True  # the blind mean blended with a spatial one where that is better
         self.frames_before = self.frames_after = config.warmup
         self.frames_per_call = config.chunk
         self.spatial_margin = 64
@@ -374,12 +401,15 @@ class STBN(VideoDenoiser):
         sigma: torch.Tensor,
         flows: Flows | None = None,
         warmup: int | None = None,
+        fall_back: bool = False,
     ) -> torch.Tensor:
         """The blind prediction [B, n, 9, H, W] (mean, covariance factor) of the centre frames.
 
         `flows` can be given to hold them fixed (training, blind-spot tests); by default they
         are estimated from the noisy clip. `warmup` frames at each end only feed the recurrence
-        (default: the config's; training predicts every frame with 0).
+        (default: the config's; training predicts every frame with 0). With `fall_back`
+        (inference), the mean is blended (`fallback.blend`) with one from the frame alone: the
+        kernel over its ring only, or the plain ring mean without a kernel head.
         """
         b, t, _, h, w = clip.shape
         first, last = self._span(t, warmup)
@@ -389,6 +419,7 @@ class STBN(VideoDenoiser):
         if self.check_flows:
             flows = checked_flows(flows)
         forward_flows, backward_flows = flows
+        reach = self.config.reach
         forward = self._propagate(self.forward_branch, clip, level, range(last), forward_flows)
         forward_states = {index: state for index, state in forward if index >= first}
         outputs: dict[int, torch.Tensor] = {}
@@ -398,11 +429,19 @@ class STBN(VideoDenoiser):
         for index, state in backward:  # outputs as soon as both directions reach a frame
             if index < last:
                 out = self.head(self.srfe(forward_states.pop(index), state))
+                spatial = None
                 if self.config.kernel:  # kernel logits after the factor: mean, factor
-                    mean = kernel_mean(
-                        out[:, 6:], clip, index, flows, self.propagate, self.config.reach
+                    mean, spatial = kernel_means(
+                        out[:, 6:], clip, index, flows, self.propagate, reach, fall_back
                     )
                     out = torch.cat([mean, out[:, :6]], 1)
+                if fall_back:
+                    y = clip[:, index]
+                    spatial = ring_mean(y) if spatial is None else spatial
+                    mean, _ = blend(
+                        out[:, :3], spatial, y, level[:, :1], FALLBACK_WINDOW, correlated=True
+                    )
+                    out = torch.cat([mean, out[:, 3:]], 1)
                 outputs[index] = out
         return torch.stack([outputs[i] for i in range(first, last)], 1)
 
@@ -411,7 +450,7 @@ class STBN(VideoDenoiser):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The blind mean, the posterior mean and the output (the posterior) of the centre
         frames, each [B, n, 3, H, W]."""
-        prediction = self.prior(clip, sigma)
+        prediction = self.prior(clip, sigma, fall_back=self.fall_back)
         centre = clip[:, self.frames_before : clip.shape[1] - self.frames_after]
         with torch.autocast(clip.device.type, enabled=False):
             mean, factor = prediction[:, :, :3], prediction[:, :, 3:]
