@@ -12,9 +12,10 @@ out with its 3 x 3 block (so no weight reads it either), and the two are average
 precisions. On the same sequences (release f2r-small's stage 1, 5 frames, 8-bit, sigma
 10/30/50, 1x-3x motion) the result stays at least 1.96 dB above the noisy frame on every
 sequence (the temporal anchor alone: down to 4.77 below), and above the anchor on average but
-at sigma 50, 1x (25.75 against 25.79). Stage 2 gains nothing from it yet: the refiner can
-compute the ring mean itself, and loses what the neighbours carried where they were poorly
-aligned (docs/training.md, "A spatial fallback for the anchor"), so it is off by default.
+at sigma 50, 1x (25.75 against 25.79). F2R's stage 2 reads it beside the temporal anchor; at
+equal training it validated as without it, so it is off in the released weights
+(docs/training.md, "A spatial fallback for the anchor"). STBN blends its blind mean with its
+ring-only kernel mean the same way, their errors' correlation measured too (`blend`).
 """
 
 from __future__ import annotations
