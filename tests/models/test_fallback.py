@@ -1,7 +1,7 @@
 import torch
 
 from tests.textures import moving_texture
-from vdenoise.models.fallback import ring_mean, spatial_fallback
+from vdenoise.models.fallback import ring_mean, spatial_fallback, sums_around
 
 
 def psnr(x: torch.Tensor, clean: torch.Tensor) -> float:
@@ -35,3 +35,18 @@ def test_the_anchor_stays_where_it_holds_and_gives_way_where_it_fails():
     assert weight.mean() < 0.2
     assert psnr(fused, clean) > psnr(noisy, clean) + 3
     assert psnr(fused, clean) >= psnr(ring_mean(noisy), clean) - 0.5  # nearly all ring mean
+
+
+def test_window_sums_are_the_windows_in_frame_minus_the_centre_block():
+    """`sums_around` (running sums) against the sums taken window by window, at the borders
+    and corners too, for F2R's and STBN's windows and one wider than the frame."""
+    x = torch.rand(2, 3, 13, 17, generator=torch.Generator().manual_seed(0))
+    for size in (7, 15, 21):
+        r = size // 2
+        expected = torch.zeros_like(x)
+        for i in range(13):
+            for j in range(17):
+                window = x[..., max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1]
+                block = x[..., max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
+                expected[..., i, j] = window.sum((-1, -2)) - block.sum((-1, -2))
+        assert torch.allclose(sums_around(x, size), expected, atol=1e-5), size
