@@ -17,10 +17,13 @@ def model(request):
 
 
 def test_anchor_is_frame_wise_blind(model):
-    """Stage 1's anchor for a frame has zero gradient with respect to that whole frame."""
+    """Stage 1's anchor for a frame has zero gradient with respect to that whole frame (before
+    the spatial fallback, which reads the frame around each pixel: test_fallback.py)."""
+    temporal = F2R(replace(model.config, spatial_fallback=False)).eval()
+    temporal.estimator.load_state_dict(model.estimator.state_dict())
     k = model.frames_before
     clip = torch.rand(1, 2 * k + 3, 3, 21, 26, requires_grad=True)
-    anchors = model.anchor(clip, torch.tensor([0.1]))
+    anchors = temporal.anchor(clip, torch.tensor([0.1]))
     for i in range(anchors.shape[1]):
         (grad,) = torch.autograd.grad(anchors[0, i].sum(), clip, retain_graph=True)
         centre = k + i
@@ -135,15 +138,20 @@ def anchor_psnr(model: F2R, clean: torch.Tensor, noisy: torch.Tensor, sigma: flo
 def test_the_anchor_follows_motion_of_several_pixels_per_frame():
     """Texture moving 5 pixels per frame: aligned along the flow, even an untrained stage 1
     averages its neighbours into an anchor far better than the noisy frame; the unaligned
-    3 x 3 kernels of earlier checkpoints cannot reach that far and fall below it."""
+    3 x 3 kernels of earlier checkpoints cannot reach that far and fall below it, unless the
+    spatial fallback (the small preset's since 0.11.0) takes the frame's ring over."""
     clean, noisy = moving_texture()
     noisy_psnr = float(-10 * torch.log10((noisy - clean).pow(2).mean()))
+    temporal = replace(PRESETS["small"], spatial_fallback=False)
     torch.manual_seed(0)
-    aligned = F2R(PRESETS["small"]).eval()
+    aligned = F2R(temporal).eval()
     torch.manual_seed(0)
-    unaligned = F2R(replace(PRESETS["small"], align=False)).eval()
+    unaligned = F2R(replace(temporal, align=False)).eval()
     assert anchor_psnr(aligned, clean, noisy, 0.1) > noisy_psnr + 4
     assert anchor_psnr(unaligned, clean, noisy, 0.1) < noisy_psnr
+    falling = F2R(replace(PRESETS["small"], align=False)).eval()
+    falling.estimator.load_state_dict(unaligned.estimator.state_dict())
+    assert anchor_psnr(falling, clean, noisy, 0.1) > noisy_psnr + 1
 
 
 def noise_correlation(anchor: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor) -> float:
@@ -162,9 +170,10 @@ class LeakyF2R(F2R):
 
 def with_centre_view(width: int = 8) -> F2R:
     """An F2R whose stage 1 also sees the centre frame through its blind spot, with its gate
-    randomised (not silent, as it starts): the view weighs in everywhere."""
+    randomised (not silent, as it starts): the view weighs in everywhere. Without the spatial
+    fallback, whose ring reads the rest of a pixel's 2x2 block (test_fallback.py)."""
     torch.manual_seed(0)
-    model = F2R(replace(PRESETS["small"], centre_view=width))
+    model = F2R(replace(PRESETS["small"], centre_view=width, spatial_fallback=False))
     with torch.no_grad():
         for parameter in model.estimator.gate.parameters():
             parameter.normal_(0, 0.3)
@@ -184,9 +193,9 @@ def released_f2r() -> F2R:
         (released_f2r, False),
         (lambda: LeakyF2R(PRESETS["small"]), True),
         (with_centre_view, False),
-        (lambda: F2R(replace(PRESETS["small"], spatial_fallback=True)), False),
+        (lambda: F2R(replace(PRESETS["small"], spatial_fallback=False)), False),
     ],
-    ids=["new", "released", "leaky", "centre-view", "spatial-fallback"],
+    ids=["new", "released", "leaky", "centre-view", "no-spatial-fallback"],
 )
 def test_the_anchors_error_is_uncorrelated_with_the_centre_frames_noise(make, leaks):
     """The flows see the centre frame, so blindness is also measured: over 5 frames of moving
@@ -223,8 +232,9 @@ def test_a_new_centre_view_leaves_a_trained_anchor_as_it_was():
     nearly silent (about 1 % of the weight): the anchor moves by under 3 levels of 255, its
     covariance not at all."""
     torch.manual_seed(0)
-    plain = F2R(PRESETS["small"]).eval()
-    viewing = F2R(replace(PRESETS["small"], centre_view=8)).eval()
+    temporal = replace(PRESETS["small"], spatial_fallback=False)  # stage 1's own anchor
+    plain = F2R(temporal).eval()
+    viewing = F2R(replace(temporal, centre_view=8)).eval()
     missing, unexpected = viewing.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("estimator.centre_") or "gate" in k for k in missing)
     _, noisy = moving_texture(frames=5, size=48)
@@ -240,8 +250,8 @@ def test_a_spatial_fallback_added_to_trained_weights_leaves_the_output_as_it_was
     trained model's to the bit while the anchor it reports has fallen back, and training
     reaches the new inputs (their first-layer weights get a gradient)."""
     torch.manual_seed(0)
-    plain = F2R(PRESETS["small"]).eval()
-    falling = F2R(replace(PRESETS["small"], spatial_fallback=True)).eval()
+    plain = F2R(replace(PRESETS["small"], spatial_fallback=False)).eval()
+    falling = F2R(PRESETS["small"]).eval()
     falling.estimator.load_state_dict(plain.estimator.state_dict())
     falling.refiner.net.load_with_new_inputs(plain.refiner.net.state_dict())
     clean, noisy = moving_texture(frames=5, size=48)

@@ -89,8 +89,9 @@ def default_flow() -> FlowEstimator:
     `PyramidFlow` instead (batched on the device: what a GPU wants), =auto DIS on CPUs (11x
     faster there) and PyramidFlow on GPUs. Not the default: its warps are better at every
     noise level and motion (benchmarks/flow_accuracy.py) and so is f2r-small's anchor, but
-    its output is 0.07-0.12 dB lower (benchmarks/stages.py --flow pyramid, 5 frames, 8-bit,
-    sigma 10/30/50), also after fine-tuning stage 2 on flows from both (docs/training.md).
+    its output is 0.07-0.12 dB lower (0.10.0's f2r-small, benchmarks/stages.py --flow
+    pyramid, 5 frames, 8-bit, sigma 10/30/50), and 0.06-0.11 for a model of 0.11.0's recipe
+    trained on flows from both (docs/training.md, "Where the torch flow's output gap sits").
     (Direct flows are each asked for once a video, but at the reflected ends; with
     `compose_flows`, wrap the estimator in a `PairCache`.)"""
     choice = os.environ.get("VDENOISE_FLOW", "dis").strip().lower() or "dis"
@@ -114,7 +115,8 @@ PRESETS = {
     # For CPUs: >= 2 frames/s at 640x480. 4 frames per call, not 8: end to end at 640x480 the
     # peak memory is 883 MiB, not 1,066 (benchmarks/end_to_end.py), at the same speed. Stage 2
     # of width 24, not 8: +0.05 dB at equal training time, for 25 ms a frame more (0.7.0).
-    "small": F2RConfig(width=8, refiner_width=24, chunk=4),
+    # With the spatial fallback (0.11.0): its anchor never below the frame at 1x-3x motion.
+    "small": F2RConfig(width=8, refiner_width=24, chunk=4, spatial_fallback=True),
 }
 
 
