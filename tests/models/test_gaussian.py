@@ -1,7 +1,6 @@
 import torch
 
 from vdenoise.models.gaussian import (
-    box_mean,
     calibrated,
     covariance,
     negative_log_likelihood,
@@ -107,11 +106,3 @@ def test_calibration_widens_a_prior_narrower_than_its_error_when_allowed():
     before = (posterior_mean(mean, narrow, noisy, s) - clean).pow(2).mean()
     after = (posterior_mean(mean, wide, noisy, s) - clean).pow(2).mean()
     assert after < 0.8 * before
-
-
-def test_box_mean_is_the_windowed_mean_over_the_part_inside_the_frame() -> None:
-    x = torch.rand(2, 4, 37, 23, generator=torch.Generator().manual_seed(0))
-    direct = torch.nn.functional.avg_pool2d(x, 31, 1, 15, count_include_pad=False)
-    assert torch.allclose(box_mean(x, 31), direct, atol=1e-5)
-    corner = x[0, 0, :16, :16].mean()  # the window of pixel (0, 0) holds 16 x 16 in-frame pixels
-    assert torch.allclose(box_mean(x, 31)[0, 0, 0, 0], corner, atol=1e-6)

@@ -1,6 +1,13 @@
 import torch
 
-from vdenoise.models.layers import CentreMaskedConv2d, UNet, gaussian_blur, pad_to_multiple
+from vdenoise.models.layers import (
+    CentreMaskedConv2d,
+    UNet,
+    depth_to_space,
+    gaussian_blur,
+    pad_to_multiple,
+    space_to_depth,
+)
 from vdenoise.models.stbn import sub_block_shuffle, sub_block_unshuffle
 
 
@@ -58,3 +65,10 @@ def test_new_inputs_of_a_loaded_unet_start_silent():
         pass
     else:
         raise AssertionError("a U-Net with more inputs must not load into one with fewer")
+
+
+def test_depth_space_moves_are_torchs_pixel_shuffles_exactly():
+    x = torch.rand(2, 12, 6, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(depth_to_space(x), torch.nn.functional.pixel_shuffle(x, 2))
+    assert torch.equal(space_to_depth(x), torch.nn.functional.pixel_unshuffle(x, 2))
+    assert torch.equal(space_to_depth(depth_to_space(x)), x)

@@ -43,7 +43,14 @@ from vdenoise.models.flow import (
     warp_bilinear,
 )
 from vdenoise.models.gaussian import calibrated, covariance, posterior_mean
-from vdenoise.models.layers import CentreMaskedConv2d, DilatedResBlock, UNet, conv, gaussian_blur
+from vdenoise.models.layers import (
+    CentreMaskedConv2d,
+    DilatedResBlock,
+    UNet,
+    conv,
+    gaussian_blur,
+    space_to_depth,
+)
 from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.noise import relative_variance_at
 
@@ -246,7 +253,7 @@ class BlindCentreView(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = centre.shape[-2:]
         x = F.pad(centre, (0, w % 2, 0, h % 2), mode="replicate")
-        small = F.pixel_unshuffle(x, 2)
+        small = space_to_depth(x)
         features = self.body(F.relu(self.head(torch.cat([small, level[..., ::2, ::2]], 1))))
         estimate = self.estimate(features) + ring_mean(small.unflatten(1, (3, 4)).mean(2))
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from vdenoise.models.windows import running_sums, window_sums
+
 FALLBACK_WINDOW = 7  # pixels: the window each estimate's error is measured over
 MIN_SHARE = 0.25  # of the window unclipped, to measure at all (else the anchor stays)
 
@@ -44,26 +46,12 @@ def sums_around(x: torch.Tensor, size: int) -> torch.Tensor:
     pixel, without the 3 x 3 block at its centre: no term there holds the pixel's own value,
     nor does any ring mean (`ring_mean`) of a pixel left in.
 
-    From running sums (in float64, so that long rows lose no precision), one pass along each
-    axis, whose cost does not grow with the window: at 640x480 on 2 CPU threads 1.6x faster
-    than two box filters for size 7, 2.5x for 15 (`benchmarks/fallback_speed.py`)."""
-    columns = _running(x.double(), 2)
-    sums = [_running(_window(columns, k, 2), 3) for k in (size, 3)]
-    return (_window(sums[0], size, 3) - _window(sums[1], 3, 3)).to(x.dtype)
-
-
-def _running(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Running sums along `dim`, with a zero in front: out[i] = sum of x[:i]."""
-    return F.pad(x, (1, 0) if dim == 3 else (0, 0, 1, 0)).cumsum(dim)
-
-
-def _window(running: torch.Tensor, k: int, dim: int) -> torch.Tensor:
-    """Sums of k consecutive values (odd k) centred on each position, from `_running`'s output
-    along `dim` (zeros outside)."""
-    n, r = running.shape[dim] - 1, k // 2
-    pad = (r, r, 0, 0) if dim == 3 else (0, 0, r, r)
-    padded = F.pad(running, pad, mode="replicate")  # the sum stays flat beyond the ends
-    return padded.narrow(dim, k, n) - padded.narrow(dim, 0, n)
+    From running sums (`windows`), whose cost does not grow with the window: at 640x480 on 2
+    CPU threads 1.6x faster than two box filters for size 7, 2.5x for 15 (0.11.0;
+    `benchmarks/kernel_speed.py`)."""
+    columns = running_sums(x.double(), 2)
+    sums = [running_sums(window_sums(columns, k, 2), 3) for k in (size, 3)]
+    return (window_sums(sums[0], size, 3) - window_sums(sums[1], 3, 3)).to(x.dtype)
 
 
 def blend(

@@ -13,7 +13,8 @@ the right-hand form needs no inverse of Sigma; we solve the 3x3 system per pixel
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from vdenoise.models.windows import box_mean
 
 EPS = 1e-5  # added to Sigma's diagonal, as in the reference code
 
@@ -102,15 +103,6 @@ def calibrated(
     scale = torch.where(count > 0.15, ratio.sqrt(), torch.ones_like(ratio))  # else: clipped
     scale = scale.detach()  # a statistic of the input, not something to train through
     return factor * scale.view(*lead, 1, height, width).to(factor.dtype)
-
-
-def box_mean(x: torch.Tensor, size: int) -> torch.Tensor:
-    """The mean of x [N, C, H, W] over a size x size window around each pixel, over the part of
-    the window inside the frame: two 1-D passes (the in-frame count of a rectangle is the product
-    of its rows' and columns'), 11x faster than one 2-D pass at 31 pixels and 640x480."""
-    r = size // 2
-    x = F.avg_pool2d(x, (size, 1), 1, (r, 0), count_include_pad=False)
-    return F.avg_pool2d(x, (1, size), 1, (0, r), count_include_pad=False)
 
 
 def posterior_mean(

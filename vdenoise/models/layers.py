@@ -43,6 +43,28 @@ class DilatedResBlock(nn.Module):
         return x + self.pointwise(F.relu(self.spatial(x)))
 
 
+def space_to_depth(x: torch.Tensor) -> torch.Tensor:
+    """`F.pixel_unshuffle(x, 2)`, the same values in the same order, as one permuted copy:
+    2.2-3.2x faster on a CPU at 640x480 (torch 2.13; benchmarks/shuffle_speed.py)."""
+    n, c, h, w = x.shape
+    x = x.view(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
+    return x.reshape(n, 4 * c, h // 2, w // 2)
+
+
+def depth_to_space(x: torch.Tensor) -> torch.Tensor:
+    """`F.pixel_shuffle(x, 2)` as one permuted copy: 2.2-4.9x faster on a CPU (as above)."""
+    n, c, h, w = x.shape
+    x = x.view(n, c // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)
+    return x.reshape(n, c // 4, 2 * h, 2 * w)
+
+
+class DepthToSpace(nn.Module):
+    """`nn.PixelShuffle(2)` by `depth_to_space` (no parameters: checkpoints are unchanged)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return depth_to_space(x)
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad the last two dims up to a multiple; returns the padded tensor and (H, W).
 
@@ -79,12 +101,10 @@ class UNet(nn.Module):
             conv(4 * w, 4 * w),
             nn.ReLU(),
             conv(4 * w, 8 * w),
-            nn.PixelShuffle(2),
+            DepthToSpace(),
         )
-        self.dec1 = nn.Sequential(
-            conv(2 * w, 2 * w), nn.ReLU(), conv(2 * w, 4 * w), nn.PixelShuffle(2)
-        )
-        self.dec0 = nn.Sequential(conv(w, w), nn.ReLU(), conv(w, 4 * cout), nn.PixelShuffle(2))
+        self.dec1 = nn.Sequential(conv(2 * w, 2 * w), nn.ReLU(), conv(2 * w, 4 * w), DepthToSpace())
+        self.dec0 = nn.Sequential(conv(w, w), nn.ReLU(), conv(w, 4 * cout), DepthToSpace())
 
     def quiet_output(self, scale: float = 0.01) -> None:
         """Start with an output close to zero: for a U-Net that adds a correction to something
@@ -110,7 +130,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (height, width) = pad_to_multiple(x, 8)
-        e0 = self.enc0(F.pixel_unshuffle(x, 2))
+        e0 = self.enc0(space_to_depth(x))
         e1 = self.enc1(e0)
         d1 = self.dec1(self.bottom(e1) + e1)
         return self.dec0(d1 + e0)[..., :height, :width]

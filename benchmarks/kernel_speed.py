@@ -1,0 +1,121 @@
+"""The models' CPU kernels that replaced torch's own, each against the torch way it replaced, in
+one run with their ratio and largest difference: the fallback's window sums
+(`fallback.sums_around`) and the calibration's window mean (`windows.box_mean`) from running
+sums against box filters (average pooling), and the U-Nets' pixel (un)shuffles as one permuted
+copy (`layers.depth_to_space`, `space_to_depth`) against `F.pixel_shuffle` / `unshuffle`.
+
+    python benchmarks/kernel_speed.py [--size 640x480] [--runs 20] [--threads 2]
+
+Window 7 is F2R's fallback (`FALLBACK_WINDOW`), 15 STBN's, 31 the calibration's
+(`CALIBRATION_WINDOW`); the shuffles at the sizes f2r-small's U-Nets make at that frame size.
+Figures: the docstrings of `vdenoise/models/windows.py` and `layers.py`, and CHANGELOG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import machine  # noqa: I001  (imports vdenoise before torch)
+
+import torch
+import torch.nn.functional as F
+
+from vdenoise.models.fallback import FALLBACK_WINDOW, spatial_fallback, sums_around
+from vdenoise.models.gaussian import CALIBRATION_WINDOW
+from vdenoise.models.layers import depth_to_space, space_to_depth
+from vdenoise.models.stbn import FALLBACK_WINDOW as STBN_WINDOW
+from vdenoise.models.windows import box_mean
+
+
+def box_filter_sums(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The baseline of `sums_around`: two box filters (1-D passes of average pooling)."""
+
+    def box(k: int) -> torch.Tensor:
+        rows = F.avg_pool2d(x, (k, 1), 1, (k // 2, 0), count_include_pad=True)
+        return F.avg_pool2d(rows, (1, k), 1, (0, k // 2), count_include_pad=True) * (k * k)
+
+    return box(size) - box(3)
+
+
+def pooled_mean(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The baseline of `box_mean` (until 0.11.0): 1-D passes of average pooling, in frame."""
+    r = size // 2
+    x = F.avg_pool2d(x, (size, 1), 1, (r, 0), count_include_pad=False)
+    return F.avg_pool2d(x, (1, size), 1, (0, r), count_include_pad=False)
+
+
+def milliseconds(work: Callable[[], object], runs: int) -> float:
+    """Median time of one call over `runs` calls, after one warm-up call."""
+    work()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - began)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def row(name: str, before: Callable, after: Callable, runs: int) -> None:
+    """One table row: both ways' median times, their ratio and largest difference."""
+    slow, fast = milliseconds(before, runs), milliseconds(after, runs)
+    gap = (before().double() - after().double()).abs().max()
+    print(f"| {name} | {slow:.1f} | {fast:.1f} | {slow / fast:.2f}x | {gap:.1e} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="640x480")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    width, height = (int(v) for v in args.size.split("x"))
+    generator = torch.Generator().manual_seed(0)
+    terms = torch.rand(1, 4, height, width, generator=generator)  # what `blend` sums
+    print(f"# {machine()}; {args.size}, {args.threads} threads, median of {args.runs}\n")
+    print("| kernel | torch's way (ms) | ours (ms) | ratio | largest difference |")
+    print("|---|---|---|---|---|")
+    with torch.inference_mode():
+        for size in (FALLBACK_WINDOW, STBN_WINDOW):
+            row(
+                f"window sums, {size} px",
+                lambda s=size: box_filter_sums(terms, s),
+                lambda s=size: sums_around(terms, s),
+                args.runs,
+            )
+        row(
+            f"window mean, {CALIBRATION_WINDOW} px",
+            lambda: pooled_mean(terms, CALIBRATION_WINDOW),
+            lambda: box_mean(terms, CALIBRATION_WINDOW),
+            args.runs,
+        )
+        h, w = height // 2 + height % 2, width // 2 + width % 2  # a U-Net's first level
+        for channels in (12, 180):  # the refiner's output (3 x 4), stage 1's fusion (45 x 4)
+            x = torch.rand(1, channels, h, w, generator=generator)
+            row(
+                f"pixel shuffle, {channels} channels",
+                lambda x=x: F.pixel_shuffle(x, 2),
+                lambda x=x: depth_to_space(x),
+                args.runs,
+            )
+        x = torch.rand(1, 17, 2 * h, 2 * w, generator=generator)  # the refiner's input
+        row(
+            "pixel unshuffle, 17 channels",
+            lambda: F.pixel_unshuffle(x, 2),
+            lambda: space_to_depth(x),
+            args.runs,
+        )
+        anchor, noisy = terms[:, :3], torch.rand(1, 3, height, width, generator=generator)
+        level = torch.full((1, 1, height, width), 0.1)
+        whole = milliseconds(lambda: spatial_fallback(anchor, noisy, level), args.runs)
+    print(f"\nF2R's spatial_fallback: {whole:.1f} ms a frame")
+
+
+if __name__ == "__main__":
+    main()
