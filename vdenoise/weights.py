@@ -57,7 +57,7 @@ RELEASES: tuple[Release, ...] = (
         name="stbn-tiny",
         method="stbn",
         filename="stbn-tiny.safetensors",
-        sha256="d11344e2e46fc441c67435d4d640ecafe5d6f5189e5a69ae1946309e71fd4b7e",
+        sha256="b8bd12416b4c6a396fc6362b54730f2528732562b09be0dd6882cb8aedfdf002",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT_CLIPS,
         # The CPU preset, and for now the GPU default too: it beats the stbn-small trained on
