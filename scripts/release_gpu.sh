@@ -13,10 +13,13 @@
 # (scripts/gpu_timing.sh). ONLY="f2r-base stbn-small" trains fewer at once.
 #
 # Since 2026-12-04 no step waits for the flow: every candidate trains with --flow-cache (the
-# flows of the training sequences computed once, on the GPU, and kept there with the frames)
-# on clips of frame steps 1-4 (up to 4x the footage's motion), bf16 autocast; f2r-small adds
-# stage 1's blind centre view (its fallback where the flow fails): new modules alone for 40 %
-# of the time, then both stages. GPU utilisation is sampled every 2 s (OUT/gpu.csv) and each
+# flows of the training sequences computed once, on the GPU, and kept there with the frames),
+# bf16 autocast. F2R trains on clips of up to 3x the footage's motion (frame steps 1,1,2,3, as
+# f2r-small 0.11.0 did) and on the torch flow (VDENOISE_FLOW=auto: PyramidFlow on the GPU,
+# the flow a GPU default would use; benched with it too); f2r-small goes on from its release
+# with both stages, as 0.11.0 was made. STBN trains on the footage's own motion: on the CPU
+# clips of up to 3x the motion made stbn-tiny worse (29.56 against 29.89 dB validation after
+# 40 min, weights/stbn-tiny.md). GPU utilisation is sampled every 2 s (OUT/gpu.csv) and each
 # candidate's steps/s printed from its checkpoint's record (OUT/steps.md).
 set -u
 OUT=${OUT:-out}
@@ -31,35 +34,26 @@ OUT=$(realpath "$OUT")
 logs() { (cd "$RUN" && tar -cf "$OUT/logs.tar" ./*.log ./*.json 2>/dev/null); }
 
 export VDENOISE_CACHE="$RUN/cache"
-FAST=(--flow-cache --frame-steps 1,2,3,4)
+export VDENOISE_FLOW=${VDENOISE_FLOW:-auto}
+FAST=(--frame-steps 1,1,2,3)
 TRAIN=(-m vdenoise train "$PACK/train" --val "$PACK/val" --noise gaussian:5-55
-  --minutes "$MINUTES" --device "$DEVICE" "${FAST[@]}")
-ANCHOR_MINUTES=$(awk "BEGIN { print $MINUTES * 0.4 }")
-JOINT_MINUTES=$(awk "BEGIN { print $MINUTES * 0.6 }")
+  --minutes "$MINUTES" --device "$DEVICE" --flow-cache)
 REFINE=(scripts/retrain_refiner.py --data "$PACK" --batch "${F2R_BATCH:-32}" --crop 128
-  --keep-refiner --device "$DEVICE" "${FAST[@]}")
+  --keep-refiner --device "$DEVICE" --flow-cache "${FAST[@]}")
 EIGHT=(--eight-bit "${EIGHT_BIT:-0.5}")  # F2R's stage 1 and STBN: half the clips 8-bit
 # name: arguments. F2R ends with a joint phase (+0.36 dB at sigma 30 in 15 min on the CPU);
 # stage 2 of width >= 24 collapsed at lr 5e-4 (both 2026-11-28), so F2R's rates stay lower.
 declare -A CANDIDATES=(
-  [f2r-base]="${TRAIN[*]} --method f2r --preset base --batch 32 --crop 128 --lr 2e-4 --joint 0.5 ${EIGHT[*]}"
-  [f2r-small]="${REFINE[*]} weights/f2r-small.safetensors --minutes $ANCHOR_MINUTES --lr 3e-4
-    --anchor 1.0 --anchor-new-only --centre-view 16"
+  [f2r-base]="${TRAIN[*]} ${FAST[*]} --method f2r --preset base --batch 32 --crop 128 --lr 2e-4 --joint 0.5 ${EIGHT[*]}"
+  [f2r-small]="${REFINE[*]} weights/f2r-small.safetensors --minutes $MINUTES --lr 5e-5 --joint 0.95"
   [stbn-small]="${TRAIN[*]} --method stbn --preset small --batch 8 --crop 96 --lr 5e-4 ${EIGHT[*]}"
-  [stbn-tiny]="${TRAIN[*]} --from weights/stbn-tiny.safetensors --batch 8 --crop 96 --lr 3e-4 ${EIGHT[*]}"
+  [stbn-tiny]="${TRAIN[*]} --from weights/stbn-tiny.safetensors --batch 8 --crop 96 --lr 2e-4 ${EIGHT[*]}"
 )
 NAMES=(${ONLY:-f2r-base f2r-small stbn-small stbn-tiny})
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 \
   >"$OUT/gpu.csv" 2>/dev/null &
 SAMPLER=$!
 for name in "${NAMES[@]}"; do
-  if [ "$name" = f2r-small ]; then  # the centre view's new modules, then both stages
-    # shellcheck disable=SC2086  # the arguments are words
-    ("$PYTHON" ${CANDIDATES[$name]} -o "$RUN/$name-view.safetensors" &&
-      "$PYTHON" "${REFINE[@]}" "$RUN/$name-view.safetensors" --minutes "$JOINT_MINUTES" \
-        --lr 1e-4 --joint 1.0 -o "$RUN/$name.safetensors") >"$RUN/$name.log" 2>&1 &
-    continue
-  fi
   # shellcheck disable=SC2086  # the arguments are words
   "$PYTHON" ${CANDIDATES[$name]} -o "$RUN/$name.safetensors" >"$RUN/$name.log" 2>&1 &
 done
