@@ -3,7 +3,7 @@ centre frame along flow computed from the noisy frames (8-bit: noise added, then
 clipped), PSNR of the warp. Per flow estimator, sigma and temporal stride (--strides 1,3: the
 sequences as they are, and with every third frame kept, 3x the motion); zero flow beside them.
 
-    python benchmarks/flow_accuracy.py [VAL] [--flows dis,pyramid,pyramid+composed]
+    python benchmarks/flow_accuracy.py [VAL] [--flows dis,dis-medium,pyramid,dis+composed]
         [--sigmas 10,30,50] [--strides 1,3] [--centres 4] [--device cpu]
 
 Figures: README and docs/performance.md (the torch flow against DIS, warp PSNR).
@@ -22,7 +22,7 @@ from benchmarks.common import machine  # noqa: I001  (imports vdenoise before to
 
 import torch
 
-from vdenoise.models.f2r import FLOW_BLUR, FLOW_SMOOTHNESS
+from vdenoise.models.f2r import FLOW_BLUR, FLOW_SMOOTHNESS, dis_flow
 from vdenoise.models.flow import DISFlow, FlowEstimator, compose, warp_bilinear
 from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.noise import NoiseModel
@@ -38,7 +38,8 @@ class ZeroFlow:
 COMPOSED = "+composed"  # a flow's name with this suffix: t+-2 composed from consecutive
 FLOWS = {
     "zero": ZeroFlow,
-    "dis": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),  # F2R's setting
+    "dis": dis_flow,  # F2R's setting
+    "dis-medium": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),  # before 0.13.0
     "pyramid": PyramidFlow,
 }
 

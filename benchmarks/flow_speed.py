@@ -1,5 +1,6 @@
-"""Optical flow speed: pairs per second of F2R's DIS setting and the torch PyramidFlow, in one
-run, with their ratio; and what PyramidFlow asks of a device per pair (kernels launched,
+"""Optical flow speed: pairs per second of F2R's DIS setting, of DIS's medium preset that F2R
+used before 0.13.0 (the same blur and smoothness) and of the torch PyramidFlow, in one run,
+with their ratios; and what PyramidFlow asks of a device per pair (kernels launched,
 bytes read and written by its operations, counted as they dispatch), from which its speed on
 a memory-bound GPU is projected.
 
@@ -29,12 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from vdenoise.models.f2r import FLOW_BLUR, FLOW_SMOOTHNESS
+from vdenoise.models.f2r import FLOW_BLUR, FLOW_SMOOTHNESS, dis_flow
 from vdenoise.models.flow import DISFlow, FlowEstimator
 from vdenoise.models.pyramid_flow import PyramidFlow
 
 FLOWS = {
-    "dis": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),
+    "dis": dis_flow,  # F2R's setting
+    "dis-medium": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),  # before 0.13.0
     "pyramid": PyramidFlow,
 }
 FREE = {"aten.view", "aten._unsafe_view", "aten.expand", "aten.slice", "aten.unsqueeze",
@@ -104,6 +106,7 @@ def main() -> None:
     for name, make in FLOWS.items():
         rates[name] = pairs_per_second(make(), target, source, args.runs)
         print(f"{name}: {rates[name]:.2f} pairs/s", flush=True)
+    print(f"dis / dis-medium: {rates['dis'] / rates['dis-medium']:.2f}")
     print(f"pyramid / dis: {rates['pyramid'] / rates['dis']:.2f}")
     traffic = Traffic()
     with traffic, torch.no_grad():

@@ -1,14 +1,18 @@
 """The models' CPU kernels that replaced torch's own, each against the torch way it replaced, in
 one run with their ratio and largest difference: the fallback's window sums
 (`fallback.sums_around`) and the calibration's window mean (`windows.box_mean`) from running
-sums against box filters (average pooling), and the U-Nets' pixel (un)shuffles as one permuted
-copy (`layers.depth_to_space`, `space_to_depth`) against `F.pixel_shuffle` / `unshuffle`.
+sums against box filters (average pooling), the U-Nets' pixel (un)shuffles as one permuted
+copy (`layers.depth_to_space`, `space_to_depth`) against `F.pixel_shuffle` / `unshuffle`, and
+since 0.13.0 the flow cache's frame keys (`flow.fingerprints`: float32 block sums against
+float64 throughout; the keys differ by design, so no difference is shown) and F2R's bilinear
+warp with its inside mask (`flow.warp_bilinear`, the mask from the coordinates before they
+are stacked) against the way of 0.12.0.
 
     python benchmarks/kernel_speed.py [--size 640x480] [--runs 20] [--threads 2]
 
 Window 7 is F2R's fallback (`FALLBACK_WINDOW`), 15 STBN's, 31 the calibration's
 (`CALIBRATION_WINDOW`); the shuffles at the sizes f2r-small's U-Nets make at that frame size.
-Figures: the docstrings of `vdenoise/models/windows.py` and `layers.py`, and CHANGELOG.
+Figures: the docstrings of `vdenoise/models/windows.py`, `layers.py` and `flow.py`, CHANGELOG.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from vdenoise.models.fallback import FALLBACK_WINDOW, spatial_fallback, sums_around
+from vdenoise.models.flow import fingerprints, warp_bilinear
 from vdenoise.models.gaussian import CALIBRATION_WINDOW
 from vdenoise.models.layers import depth_to_space, space_to_depth
 from vdenoise.models.stbn import FALLBACK_WINDOW as STBN_WINDOW
@@ -50,6 +55,26 @@ def pooled_mean(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.avg_pool2d(x, (1, size), 1, (0, r), count_include_pad=False)
 
 
+def float64_keys(frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The baseline of `fingerprints` (until 0.12.0): two weighted sums of each frame in
+    float64, one frame at a time."""
+    return torch.stack([frame.double() @ weights for frame in frames.flatten(1)])
+
+
+def stacked_warp(x: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The baseline of `warp_bilinear` (until 0.12.0): the inside mask from the stacked grid."""
+    height, width = flow.shape[-2:]
+    ys, xs = torch.meshgrid(
+        torch.arange(height).float(), torch.arange(width).float(), indexing="ij"
+    )
+    gx = (xs + flow[:, 0]) * (2 / max(width - 1, 1)) - 1
+    gy = (ys + flow[:, 1]) * (2 / max(height - 1, 1)) - 1
+    grid = torch.stack([gx, gy], -1)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    inside = (grid.abs() <= 1 + 1e-6).all(-1, keepdim=True).permute(0, 3, 1, 2)
+    return out, inside.float()
+
+
 def milliseconds(work: Callable[[], object], runs: int) -> float:
     """Median time of one call over `runs` calls, after one warm-up call."""
     work()
@@ -61,11 +86,11 @@ def milliseconds(work: Callable[[], object], runs: int) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
-def row(name: str, before: Callable, after: Callable, runs: int) -> None:
+def row(name: str, before: Callable, after: Callable, runs: int, compare: bool = True) -> None:
     """One table row: both ways' median times, their ratio and largest difference."""
     slow, fast = milliseconds(before, runs), milliseconds(after, runs)
-    gap = (before().double() - after().double()).abs().max()
-    print(f"| {name} | {slow:.1f} | {fast:.1f} | {slow / fast:.2f}x | {gap:.1e} |")
+    gap = f"{(before().double() - after().double()).abs().max():.1e}" if compare else "–"
+    print(f"| {name} | {slow:.1f} | {fast:.1f} | {slow / fast:.2f}x | {gap} |")
 
 
 def main() -> None:
@@ -79,7 +104,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     terms = torch.rand(1, 4, height, width, generator=generator)  # what `blend` sums
     print(f"# {machine()}; {args.size}, {args.threads} threads, median of {args.runs}\n")
-    print("| kernel | torch's way (ms) | ours (ms) | ratio | largest difference |")
+    print("| kernel | the way before (ms) | ours (ms) | ratio | largest difference |")
     print("|---|---|---|---|---|")
     with torch.inference_mode():
         for size in (FALLBACK_WINDOW, STBN_WINDOW):
@@ -109,6 +134,22 @@ def main() -> None:
             "pixel unshuffle, 17 channels",
             lambda: F.pixel_unshuffle(x, 2),
             lambda: space_to_depth(x),
+            args.runs,
+        )
+        frames = torch.rand(8, 3, height, width, generator=generator)  # one window's pairs
+        weights = 0.5 + torch.rand(3 * height * width, 2, generator=generator).double()
+        row(
+            "frame keys, 8 frames",
+            lambda: float64_keys(frames, weights),
+            lambda: torch.tensor(fingerprints(frames)),
+            args.runs,
+            compare=False,
+        )
+        flow = 4 * torch.randn(4, 2, height, width, generator=generator)
+        row(
+            "bilinear warp and mask, 4 frames",
+            lambda: torch.cat(stacked_warp(frames[:4], flow), 1),
+            lambda: torch.cat(warp_bilinear(frames[:4], flow), 1),
             args.runs,
         )
         anchor, noisy = terms[:, :3], torch.rand(1, 3, height, width, generator=generator)

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine  # noqa: I001  (imports vdenoise before torch)
 
-from vdenoise.models.f2r import F2R, FLOW_BLUR, FLOW_SMOOTHNESS
-from vdenoise.models.flow import DISFlow
+from vdenoise.models.f2r import F2R, dis_flow
+from vdenoise.models.flow import PairCache
 from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.models.stbn import STBN
 from vdenoise.noise import NoiseModel
@@ -39,7 +39,7 @@ from vdenoise.checkpoint import load_checkpoint
 
 FIRST = {F2R: "anchor", STBN: "blind mean"}
 FLOWS = {
-    "dis": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),
+    "dis": dis_flow,
     "pyramid": PyramidFlow,
 }
 
@@ -75,7 +75,7 @@ def main() -> None:
         if not isinstance(model, F2R | STBN):
             raise SystemExit(f"{weights}: neither an F2R nor an STBN checkpoint")
         if args.flow != "model":
-            model.flow = FLOWS[args.flow]()
+            model.flow = PairCache(FLOWS[args.flow]())
         if isinstance(model, STBN):
             model.fall_back = not args.no_fall_back
         alone = args.alone and isinstance(model, STBN)

@@ -1,5 +1,6 @@
 import torch
 
+from vdenoise.models.f2r import FLOW_BLUR, FLOW_SMOOTHNESS, dis_flow
 from vdenoise.models.flow import DISFlow, warp_nearest
 
 
@@ -15,6 +16,19 @@ def test_dis_recovers_a_shift():
     flow = DISFlow(smooth=0)(frame, moved)  # frame(p) ~ moved(p + flow)
     inner = flow[0, :, 10:-10, 10:-10]
     assert abs(inner[0].median().item() - 3) < 0.5 and abs(inner[1].median().item()) < 0.5
+
+
+def test_f2rs_dis_setting_recovers_a_shift_and_names_its_overrides():
+    """F2R's cheaper DIS setting (patch stride, refinement iterations) still follows a shift,
+    computes another flow than the preset, and says so in its repr (the flow cache's key)."""
+    frame = textured(96, 128)
+    moved = torch.roll(frame, shifts=(2, 3), dims=(-2, -1))
+    flow = dis_flow()(frame, moved)
+    inner = flow[0, :, 16:-16, 16:-16]
+    assert abs(inner[0].median().item() - 3) < 0.5 and abs(inner[1].median().item() - 2) < 0.5
+    preset = DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS)
+    assert not torch.equal(flow, preset(frame, moved))
+    assert "stride=4, refine=3" in repr(dis_flow()) and "stride" not in repr(preset)
 
 
 def test_nearest_warp_moves_whole_pixels_and_zero_fills():

@@ -25,12 +25,13 @@ class Recorder:
 
 
 def test_each_flow_of_a_video_is_computed_once():
-    """With `compose_flows`, F2R matches only consecutive frames and composes the farther
-    flows; across windows and model calls each pair is matched once: at most 2 flows a frame
-    (direct flows: 4 a frame)."""
+    """F2R matches only consecutive frames and composes the farther flows (`compose_flows`,
+    the default); across windows and model calls each pair is matched once: at most 2 flows a
+    frame (direct flows: 4 a frame)."""
+    assert F2R(PRESETS["small"]).compose_flows
+    assert isinstance(F2R(PRESETS["small"]).flow, PairCache)
     recorder = Recorder()
     model = F2R(PRESETS["small"], flow=PairCache(recorder))
-    model.compose_flows = True
     frames = moving_texture(frames=12, size=32)[1][0]
     out = list(Engine(model, torch.device("cpu"), tile=0).run(iter(frames), 0.1))
     assert len(out) == 12
@@ -44,6 +45,7 @@ def test_f2rs_direct_flows_are_each_computed_once():
     reflected windows at the ends ask for some twice), so at most 4 flows a frame."""
     recorder = Recorder()
     model = F2R(PRESETS["small"], flow=PairCache(recorder))
+    model.compose_flows = False
     frames = moving_texture(frames=12, size=32)[1][0]
     list(Engine(model, torch.device("cpu"), tile=0).run(iter(frames), 0.1))
     assert len(recorder.pairs) == len(set(recorder.pairs)) <= 4 * 12
@@ -101,7 +103,8 @@ def test_the_default_estimators_describe_themselves_the_same_in_every_process(mo
     text = describe_estimator(F2R(PRESETS["small"]).flow)
     assert "0x" not in text and "PyramidFlow" in text and "DISFlow" in text
     monkeypatch.setenv("VDENOISE_FLOW", "pyramid")
-    assert isinstance(F2R(PRESETS["small"]).flow, PyramidFlow)
+    flow = F2R(PRESETS["small"]).flow
+    assert isinstance(flow, PairCache) and isinstance(flow.estimator, PyramidFlow)
 
 
 def test_an_unknown_flow_is_a_usage_error(monkeypatch):
@@ -117,3 +120,21 @@ def test_frames_are_told_apart_under_half_precision_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         keys = fingerprints(torch.cat([a, b]))
     assert keys[0] != keys[1]
+
+
+def test_fingerprints_tell_one_value_apart_at_full_size_wherever_the_frame_lies():
+    """Block sums in float32: a change of 1/255 in one of 921,600 values still shows, and a
+    copy of a frame at another place in memory (another alignment) has the same key."""
+    frames = torch.rand(2, 3, 480, 640, generator=torch.Generator().manual_seed(1))
+    buffer = torch.empty(frames.numel() + 3)
+    moved = buffer[3:].view_as(frames)
+    moved.copy_(frames)
+    assert fingerprints(moved) == fingerprints(frames)
+    changed = frames.clone()
+    changed[1, 2, 479, 639] -= 1 / 255
+    keys, other = fingerprints(frames), fingerprints(changed)
+    assert keys[0] == other[0] and keys[1][0] != other[1][0] and keys[1][1] != other[1][1]
+    odd = torch.rand(1, 3, 17, 19)  # not a whole number of blocks
+    bumped = odd.clone()
+    bumped[0, 2, 16, 18] += 1 / 255
+    assert fingerprints(odd) != fingerprints(bumped)

@@ -39,6 +39,7 @@ from vdenoise.models.flow import (
     ByDevice,
     DISFlow,
     FlowEstimator,
+    PairCache,
     compose,
     warp_bilinear,
 )
@@ -86,9 +87,27 @@ LEGACY = {"posterior": False, "align": False}
 # with these, for 0.4 dB less anchor PSNR; at half resolution 0.001, for 1.4 dB less.
 FLOW_BLUR = 1.5
 FLOW_SMOOTHNESS = 60.0
+# And cheaper than DIS's medium preset: patches every 4 pixels, not 3, and 3 variational
+# refinement iterations, not 5 (with the smoothness above, more smooth fast motion away):
+# 1.51x the pairs/s at 640x480 (benchmarks/flow_speed.py --size 640x480). With the flows
+# composed (F2R.compose_flows), f2r-small 0.11.0's output moved by -0.05 to 0.00 dB on the
+# validation sequences as they are and by +0.10 with 3x their motion (its card, "vdenoise
+# 0.13.0's flows").
+FLOW_PATCH_STRIDE = 4
+FLOW_REFINEMENT_ITERATIONS = 3
 
 
 FLOWS = ("dis", "pyramid", "auto")  # VDENOISE_FLOW's values
+
+
+def dis_flow() -> DISFlow:
+    """F2R's DIS setting (above)."""
+    return DISFlow(
+        smooth=FLOW_BLUR,
+        smoothness=FLOW_SMOOTHNESS,
+        patch_stride=FLOW_PATCH_STRIDE,
+        refinement_iterations=FLOW_REFINEMENT_ITERATIONS,
+    )
 
 
 def default_flow() -> FlowEstimator:
@@ -99,12 +118,11 @@ def default_flow() -> FlowEstimator:
     its output is 0.07-0.12 dB lower (0.10.0's f2r-small, benchmarks/stages.py --flow
     pyramid, 5 frames, 8-bit, sigma 10/30/50), and 0.06-0.11 for a model of 0.11.0's recipe
     trained on flows from both (docs/training.md, "Where the torch flow's output gap sits").
-    (Direct flows are each asked for once a video, but at the reflected ends; with
-    `compose_flows`, wrap the estimator in a `PairCache`.)"""
+    F2R wraps it in a `PairCache`, so that each pair of frames is matched once a video."""
     choice = os.environ.get("VDENOISE_FLOW", "dis").strip().lower() or "dis"
     if choice not in FLOWS:
         raise UsageError(f"VDENOISE_FLOW must be one of {', '.join(FLOWS)}, not {choice!r}")
-    dis = DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS)
+    dis = dis_flow()
     if choice == "dis":
         return dis
     if choice == "pyramid":
@@ -365,12 +383,11 @@ class F2R(VideoDenoiser):
     def __init__(self, config: F2RConfig = F2RConfig(), flow: FlowEstimator | None = None) -> None:
         super().__init__()
         self.config = config
-        self.flow: FlowEstimator = flow or default_flow()
-        # The flows to t+-2 composed from consecutive ones (with a PairCache as the flow: 2 a
-        # frame, not 4): for the released f2r-small (trained on direct flows), the anchor
-        # loses 0.10-0.15 dB and the output 0.01-0.02 (benchmarks/stages.py, 8 frames, 8-bit,
-        # sigma 10/30), so off.
-        self.compose_flows = False
+        self.flow: FlowEstimator = flow or PairCache(default_flow())
+        # The flows to t+-2 composed from consecutive ones, each pair matched once (the
+        # PairCache): 2 flows a frame, not 4, and a trajectory follows fast motion better than
+        # one match across two frames (the figures at FLOW_PATCH_STRIDE).
+        self.compose_flows = True
         self.estimator = TemporalEstimator(config)
         self.refiner = SpatialRefiner(config)
         self.frames_before = self.frames_after = config.neighbours

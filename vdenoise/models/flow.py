@@ -32,18 +32,25 @@ class DISFlow:
     """OpenCV's Dense Inverse Search on lightly smoothed luma (noise would mislead it).
 
     `smoothness`: the weight of the variational refinement's smoothness term (OpenCV's alpha,
-    20 by default); a smoother flow fits less of the target frame's noise."""
+    20 by default); a smoother flow fits less of the target frame's noise. `patch_stride` and
+    `refinement_iterations` override the preset's (medium: 3 and 5); None keeps them."""
 
     def __init__(
         self,
         preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
         smooth: float = 1.0,
         smoothness: float | None = None,
+        patch_stride: int | None = None,
+        refinement_iterations: int | None = None,
     ) -> None:
         self.preset, self.smooth, self.smoothness = preset, smooth, smoothness
+        self.patch_stride, self.refinement_iterations = patch_stride, refinement_iterations
 
     def __repr__(self) -> str:
-        return f"DISFlow({self.preset}, smooth={self.smooth}, smoothness={self.smoothness})"
+        extra = ""
+        if self.patch_stride is not None or self.refinement_iterations is not None:
+            extra = f", stride={self.patch_stride}, refine={self.refinement_iterations}"
+        return f"DISFlow({self.preset}, smooth={self.smooth}, smoothness={self.smoothness}{extra})"
 
     def _luma(self, frames: torch.Tensor) -> np.ndarray:
         weights = torch.tensor([0.299, 0.587, 0.114], device=frames.device, dtype=frames.dtype)
@@ -57,6 +64,10 @@ class DISFlow:
         dis = cv2.DISOpticalFlow_create(self.preset)
         if self.smoothness is not None:
             dis.setVariationalRefinementAlpha(self.smoothness)
+        if self.patch_stride is not None:
+            dis.setPatchStride(self.patch_stride)
+        if self.refinement_iterations is not None:
+            dis.setVariationalRefinementIterations(self.refinement_iterations)
         return dis.calc(target, source, None)
 
     def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
@@ -139,23 +150,36 @@ class PairCache:
 
 
 Key = tuple[float, float]
+BLOCK = 1024  # values a fingerprint sums in float32 before adding the sums in float64
 
 
 def fingerprints(frames: torch.Tensor) -> list[Key]:
-    """Two weighted sums (float64) of each frame [N, ...], the weights fixed per frame size."""
+    """Two weighted sums of each frame [N, ...], the weights fixed per frame size: products
+    summed in float32 over blocks of BLOCK values (a block's sum of frame values in [0, 1]
+    stays below 1,536, where float32 resolves 1.2e-4: a change of 1/255 moves it by at least
+    0.002), the blocks' sums added in float64: faster than float64 throughout
+    (benchmarks/kernel_speed.py) and, unlike a matrix product, the same for the same values
+    wherever they lie in memory."""
     flat = frames.reshape(frames.shape[0], -1)
-    weights = _weights(flat.shape[1], str(frames.device))
+    size = flat.shape[1]
+    weights = _weights(size, str(frames.device))
     with torch.autocast(frames.device.type, enabled=False):  # fp16 would merge frames
-        # one frame at a time: a float64 copy of a whole batch would be 2-4x its size
-        sums = torch.stack([frame.to(torch.float64) @ weights for frame in flat])
+        if size % BLOCK:
+            flat = F.pad(flat, (0, BLOCK - size % BLOCK))
+        blocks = flat.float().unflatten(1, (-1, 1, BLOCK))  # [N, blocks, 1, BLOCK]
+        # one frame at a time: the products of a whole batch would be twice its size
+        sums = torch.stack([(frame * weights).sum(-1).double().sum(0) for frame in blocks])
     return [(float(a), float(b)) for a, b in sums.cpu().tolist()]
 
 
 @functools.lru_cache(maxsize=4)
 def _weights(size: int, device: str) -> torch.Tensor:
+    """[blocks, 2, BLOCK] in [0.5, 1.5], zero past `size`."""
     generator = torch.Generator().manual_seed(size)
-    weights = 0.5 + torch.rand(size, 2, generator=generator, dtype=torch.float64)
-    return weights.to(device)
+    blocks = -(-size // BLOCK)
+    weights = torch.zeros(2, blocks * BLOCK)
+    weights[:, :size] = 0.5 + torch.rand(2, size, generator=generator)
+    return weights.view(2, blocks, BLOCK).transpose(0, 1).contiguous().to(device)
 
 
 @functools.cache
@@ -164,17 +188,15 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="flow")
 
 
-def _grid(flow: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """grid_sample's grid (align_corners=True) for sampling at p + flow(p)."""
+def _grid(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """grid_sample's coordinates (align_corners=True) for sampling at p + flow(p): x and y,
+    [N, H, W] each, float32."""
     height, width = flow.shape[-2:]
-    ys, xs = torch.meshgrid(
-        torch.arange(height, device=flow.device, dtype=torch.float32),
-        torch.arange(width, device=flow.device, dtype=torch.float32),
-        indexing="ij",
-    )
+    ys = torch.arange(height, device=flow.device, dtype=torch.float32).view(-1, 1)
+    xs = torch.arange(width, device=flow.device, dtype=torch.float32)
     gx = (xs + flow[:, 0]) * (2 / max(width - 1, 1)) - 1
     gy = (ys + flow[:, 1]) * (2 / max(height - 1, 1)) - 1
-    return torch.stack([gx, gy], -1).to(dtype)
+    return gx, gy
 
 
 def warp_bilinear(x: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,10 +205,11 @@ def warp_bilinear(x: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, to
 
     For aligning whole frames (F2R's anchor), where sub-pixel accuracy matters more than
     keeping each value unmixed."""
-    grid = _grid(flow, x.dtype)
+    gx, gy = _grid(flow)
+    grid = torch.stack([gx, gy], -1).to(x.dtype)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    inside = (grid.abs() <= 1 + 1e-6).all(-1, keepdim=True).permute(0, 3, 1, 2)
-    return out, inside.to(x.dtype)
+    inside = (gx.abs() <= 1 + 1e-6) & (gy.abs() <= 1 + 1e-6)
+    return out, inside.unsqueeze(1).to(x.dtype)
 
 
 def warp_nearest(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -196,7 +219,7 @@ def warp_nearest(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     statistics of the propagated features and makes the output a piecewise-constant function
     of the flow (STBN, "Calibration of Frame Alignment").
     """
-    grid = _grid(flow, x.dtype)
+    grid = torch.stack(_grid(flow), -1).to(x.dtype)
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=True)
 
 

@@ -45,7 +45,7 @@ class DilatedResBlock(nn.Module):
 
 def space_to_depth(x: torch.Tensor) -> torch.Tensor:
     """`F.pixel_unshuffle(x, 2)`, the same values in the same order, as one permuted copy:
-    2.2-3.2x faster on a CPU at 640x480 (torch 2.13; benchmarks/shuffle_speed.py)."""
+    2.2-3.2x faster on a CPU at 640x480 (torch 2.13; benchmarks/kernel_speed.py)."""
     n, c, h, w = x.shape
     x = x.view(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
     return x.reshape(n, 4 * c, h // 2, w // 2)
