@@ -1,3 +1,5 @@
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import torch
 
@@ -82,7 +84,7 @@ def test_the_cache_forgets_pairs_after_two_calls():
     cache(b, c)
     cache(c, a)
     cache(a, b)
-    assert cache.computed == 4 and len(cache._flows) == 2
+    assert cache.computed == 4 and len(cache._memo().flows) == 2
 
 
 def test_composed_flow_follows_two_steps():
@@ -138,3 +140,17 @@ def test_fingerprints_tell_one_value_apart_at_full_size_wherever_the_frame_lies(
     bumped = odd.clone()
     bumped[0, 2, 16, 18] += 1 / 255
     assert fingerprints(odd) != fingerprints(bumped)
+
+
+def test_threads_sharing_a_cache_keep_their_own_memos():
+    """Files in flight share one model (`batch`): each thread reuses its own pairs, and one
+    thread's calls do not push another's pairs out."""
+    recorder = Recorder()
+    cache = PairCache(recorder)
+    a, b, c, d = torch.rand(4, 1, 3, 16, 16)
+    cache(a, b)  # this thread's pair
+    with ThreadPoolExecutor(1) as other:
+        for pair in [(c, d), (d, c), (c, d)]:
+            other.submit(cache, *pair).result()
+    cache(a, b)  # still remembered here: the other thread's three calls were its own
+    assert cache.computed == 3 and cache.requested == 5

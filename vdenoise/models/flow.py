@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -102,13 +103,16 @@ class PairCache:
     (F2R's consecutive steps, STBN's warm-up frames) reuse it. `computed` and `requested`
     count pairs.
 
-    A frame is known by two weighted sums of its values in float64, with fixed pseudo-random
-    weights: frames that differ anywhere (one value by 1/255 included) differ in them."""
+    A frame is known by two weighted sums of its values (`fingerprints`), with fixed
+    pseudo-random weights: frames that differ anywhere (one value by 1/255 included) differ in
+    them. Each thread has its own memo (a model shared by the files in flight of `batch` sees
+    one video per thread), the counts are over all."""
 
     def __init__(self, estimator: FlowEstimator, keep: int = 2) -> None:
         self.estimator, self.keep = estimator, keep
-        self._flows: dict[tuple[Key, Key], tuple[int, torch.Tensor]] = {}
-        self._calls = self._computed = self._requested = 0
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._computed = self._requested = 0
 
     def __repr__(self) -> str:
         return f"PairCache({self.estimator!r}, keep={self.keep})"
@@ -123,33 +127,51 @@ class PairCache:
         """Pairs this cache was asked for."""
         return self._requested
 
+    def _memo(self) -> _Memo:
+        memo = getattr(self._local, "memo", None)
+        if memo is None:
+            memo = self._local.memo = _Memo()
+        return memo
+
     def __call__(self, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        self._calls += 1
+        memo = self._memo()
+        memo.calls += 1
+        flows_of = memo.flows
         n = target.shape[0]
         keys = fingerprints(torch.cat([target, source]))
         pairs = list(zip(keys[:n], keys[n:], strict=True))
-        missing = {
-            pair: i for i, pair in reversed(list(enumerate(pairs))) if pair not in self._flows
-        }
+        missing = {pair: i for i, pair in reversed(list(enumerate(pairs))) if pair not in flows_of}
         if missing:
             index = torch.tensor(list(missing.values()), device=target.device)
             flows = self.estimator(target[index], source[index])
             for pair, flow in zip(missing, flows, strict=True):
-                self._flows[pair] = (self._calls, flow)
-        self._requested += n
-        self._computed += len(missing)
+                flows_of[pair] = (memo.calls, flow)
+        with self._lock:
+            self._requested += n
+            self._computed += len(missing)
         out = []
         for pair in pairs:
-            flow = self._flows[pair][1]
-            self._flows[pair] = (self._calls, flow)
+            flow = flows_of[pair][1]
+            flows_of[pair] = (memo.calls, flow)
             out.append(flow)
-        expired = [p for p, (call, _) in self._flows.items() if call <= self._calls - self.keep]
+        expired = [p for p, (call, _) in flows_of.items() if call <= memo.calls - self.keep]
         for pair in expired:
-            del self._flows[pair]
+            del flows_of[pair]
         return torch.stack(out)
 
 
 Key = tuple[float, float]
+
+
+class _Memo:
+    """One thread's remembered flows, by pair of frame keys, with the call that last used
+    each."""
+
+    def __init__(self) -> None:
+        self.flows: dict[tuple[Key, Key], tuple[int, torch.Tensor]] = {}
+        self.calls = 0
+
+
 BLOCK = 1024  # values a fingerprint sums in float32 before adding the sums in float64
 
 
