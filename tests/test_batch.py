@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -185,3 +187,18 @@ def test_a_task_is_done_only_once_its_whole_output_is_seen_here(tmp_path):
     job.output.write_bytes(b"x" * 1000)
     assert "found 1000 bytes of 1234" in _in_place(job, done, 1234, tries=1).error
     assert _in_place(job, done, 1000) is done
+
+
+def test_a_worker_stopped_while_it_starts_leaves_quietly():
+    """A signal while a worker loads torch and the model (seconds, longer on a loaded machine)
+    ends it with code 130 and nothing on stderr: the pool would print a traceback for an
+    initializer that raises."""
+    code = (
+        "import os, vdenoise.batch as b\n"
+        "def stopped(settings):\n"
+        "    raise KeyboardInterrupt\n"
+        "b.load = stopped\n"
+        "b._start_worker(b.Settings(), 1, None, os.getppid(), 'run')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 130 and done.stderr == ""

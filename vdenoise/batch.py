@@ -207,16 +207,19 @@ def _start_worker(settings: Settings, threads: int, devices: Any, parent: int, r
     from vdenoise import lifeline
 
     lifeline.bind_to_parent(parent)  # ended with the batch, even while torch loads (seconds)
-    import torch
+    try:
+        import torch
 
-    partfiles.join_run(run)
-    global _worker_model, _worker_settings
-    signal.signal(signal.SIGTERM, _interrupted)  # stopped by the batch: clean up as on Ctrl-C
-    torch.set_num_threads(threads)
-    if devices is not None:  # this worker's device, dealt round-robin
-        settings = on_device(settings, devices.get())
-    _worker_settings = settings
-    _worker_model = load(settings)
+        partfiles.join_run(run)
+        global _worker_model, _worker_settings
+        signal.signal(signal.SIGTERM, _interrupted)  # stopped by the batch: clean up as on Ctrl-C
+        torch.set_num_threads(threads)
+        if devices is not None:  # this worker's device, dealt round-robin
+            settings = on_device(settings, devices.get())
+        _worker_settings = settings
+        _worker_model = load(settings)
+    except KeyboardInterrupt:  # stopped while starting: nothing written yet, and no traceback
+        os._exit(130)  # (the pool would print one for an initializer that raises)
 
 
 def _interrupted(signum: int, frame: object) -> None:
