@@ -6,7 +6,10 @@ copy (`layers.depth_to_space`, `space_to_depth`) against `F.pixel_shuffle` / `un
 since 0.13.0 the flow cache's frame keys (`flow.fingerprints`: float32 block sums against
 float64 throughout; the keys differ by design, so no difference is shown) and F2R's bilinear
 warp with its inside mask (`flow.warp_bilinear`, the mask from the coordinates before they
-are stacked) against the way of 0.12.0.
+are stacked) against the way of 0.12.0; since 0.14.0 the fallback's ring mean
+(`fallback.ring_mean`: shifted additions against two depthwise convolutions) and stage 1's
+softmax over its 36 kernel taps (torch's, beside the fusion's output, against the in-place
+one of 0.13.0).
 
     python benchmarks/kernel_speed.py [--size 640x480] [--runs 20] [--threads 2]
 
@@ -30,7 +33,7 @@ from benchmarks.common import machine  # noqa: I001  (imports vdenoise before to
 import torch
 import torch.nn.functional as F
 
-from vdenoise.models.fallback import FALLBACK_WINDOW, spatial_fallback, sums_around
+from vdenoise.models.fallback import FALLBACK_WINDOW, ring_mean, spatial_fallback, sums_around
 from vdenoise.models.flow import fingerprints, warp_bilinear
 from vdenoise.models.gaussian import CALIBRATION_WINDOW
 from vdenoise.models.layers import depth_to_space, space_to_depth
@@ -73,6 +76,23 @@ def stacked_warp(x: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, tor
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
     inside = (grid.abs() <= 1 + 1e-6).all(-1, keepdim=True).permute(0, 3, 1, 2)
     return out, inside.float()
+
+
+def conv_ring_mean(x: torch.Tensor) -> torch.Tensor:
+    """The baseline of `ring_mean` (until 0.13.0): a depthwise 3 x 3 convolution with a zero
+    centre, over the same convolution of ones."""
+    ring = torch.ones(1, 1, 3, 3)
+    ring[..., 1, 1] = 0
+    total = F.conv2d(x, ring.expand(x.shape[1], 1, 3, 3), padding=1, groups=x.shape[1])
+    return total / F.conv2d(torch.ones_like(x[:, :1]), ring, padding=1)
+
+
+def in_place_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """The baseline of stage 1's softmax at inference (until 0.13.0): the logits copied with
+    the prior added, then max, exp and sum in place."""
+    weights = logits + 0.0
+    weights.sub_(weights.amax(1, keepdim=True)).exp_()
+    return weights.div_(weights.sum(1, keepdim=True))
 
 
 def milliseconds(work: Callable[[], object], runs: int) -> float:
@@ -153,6 +173,19 @@ def main() -> None:
             args.runs,
         )
         anchor, noisy = terms[:, :3], torch.rand(1, 3, height, width, generator=generator)
+        row(
+            "ring mean, 3 channels",
+            lambda: conv_ring_mean(noisy),
+            lambda: ring_mean(noisy),
+            args.runs,
+        )
+        logits = 4 * torch.randn(1, 36, height, width, generator=generator)  # 2k K^2 taps
+        row(
+            "stage 1's softmax, 36 taps",
+            lambda: in_place_softmax(logits),
+            lambda: torch.softmax(logits.add_(0.0), 1),
+            args.runs,
+        )
         level = torch.full((1, 1, height, width), 0.1)
         whole = milliseconds(lambda: spatial_fallback(anchor, noisy, level), args.runs)
     print(f"\nF2R's spatial_fallback: {whole:.1f} ms a frame")

@@ -264,3 +264,19 @@ def test_a_spatial_fallback_added_to_trained_weights_leaves_the_output_as_it_was
     falling.stages(noisy, sigma)[2].sub(clean[:, 2:3]).pow(2).mean().backward()
     first = falling.refiner.net.enc0[0].weight.grad
     assert first is not None and first[:, -16:].abs().sum() > 0  # 4 inputs, unshuffled x4
+
+
+def test_inference_gives_what_training_would_with_the_released_weights():
+    """At fp32 inference stage 1 adds its prior to the fusion's output in place and takes
+    torch's softmax beside it, one window at a time on a CPU; with gradients on, a copy and
+    all windows at once. The outputs agree."""
+    model = load_model("f2r", device_type="cpu")[0]
+    _, noisy = moving_texture(frames=7, size=64)
+    sigma = torch.tensor([0.1])
+    with torch.no_grad():
+        inferred = model.stages(noisy, sigma)
+    with torch.enable_grad():
+        trained = model.stages(noisy, sigma)
+    for a, b in zip(inferred, trained, strict=True):
+        assert torch.allclose(a, b.detach(), atol=1e-5)
+    assert not torch.equal(inferred[0], inferred[2])  # the anchor is not the output

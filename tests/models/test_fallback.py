@@ -50,3 +50,17 @@ def test_window_sums_are_the_windows_in_frame_minus_the_centre_block():
                 block = x[..., max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
                 expected[..., i, j] = window.sum((-1, -2)) - block.sum((-1, -2))
         assert torch.allclose(sums_around(x, size), expected, atol=1e-5), size
+
+
+def test_ring_mean_is_the_mean_of_the_neighbours_in_frame():
+    """Each position's 8 neighbours averaged, fewer at the borders and corners, itself left
+    out; on a frame one pixel high too."""
+    for height, width in ((7, 9), (1, 5)):
+        x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(1))
+        expected = torch.zeros_like(x)
+        for i in range(height):
+            for j in range(width):
+                block = x[..., max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
+                count = block.shape[-1] * block.shape[-2] - 1
+                expected[..., i, j] = (block.sum((-1, -2)) - x[..., i, j]) / count
+        assert torch.allclose(ring_mean(x), expected, atol=1e-6), (height, width)
