@@ -1,8 +1,9 @@
 """Optical flow speed: pairs per second of F2R's DIS setting, of DIS's medium preset that F2R
-used before 0.13.0 (the same blur and smoothness) and of the torch PyramidFlow, in one run,
-with their ratios; and what PyramidFlow asks of a device per pair (kernels launched,
-bytes read and written by its operations, counted as they dispatch), from which its speed on
-a memory-bound GPU is projected.
+used before 0.13.0 (the same blur and smoothness) and of the torch PyramidFlow, with its
+variational refinement (since 0.14.0) and without, in one run, with their ratios; and what
+each PyramidFlow asks of a device per pair (kernels launched, bytes read and written by its
+operations, counted as they dispatch), from which its speed on a memory-bound GPU is
+projected.
 
     python benchmarks/flow_speed.py [--device cpu] [--size 960x540] [--batch 16] [--runs 3]
         [--bandwidth 4.8e12]
@@ -38,6 +39,7 @@ FLOWS = {
     "dis": dis_flow,  # F2R's setting
     "dis-medium": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),  # before 0.13.0
     "pyramid": PyramidFlow,
+    "pyramid-0.13": lambda: PyramidFlow(variational=0),  # without the variational refinement
 }
 FREE = {"aten.view", "aten._unsafe_view", "aten.expand", "aten.slice", "aten.unsqueeze",
         "aten.squeeze", "aten.unbind", "aten.select", "aten.permute", "aten.t",
@@ -108,16 +110,19 @@ def main() -> None:
         print(f"{name}: {rates[name]:.2f} pairs/s", flush=True)
     print(f"dis / dis-medium: {rates['dis'] / rates['dis-medium']:.2f}")
     print(f"pyramid / dis: {rates['pyramid'] / rates['dis']:.2f}")
-    traffic = Traffic()
-    with traffic, torch.no_grad():
-        PyramidFlow()(target[:2], source[:2])
-    per_pair = traffic.bytes / 2
-    kernels = sum(traffic.kernels.values())
-    print(f"pyramid, per pair at {args.size}: {per_pair / 1e9:.2f} GB read and written, "
-          f"{kernels} kernels a call (any batch); projected at half of {args.bandwidth / 1e12:g} "
-          f"TB/s: {0.5 * args.bandwidth / per_pair:,.0f} pairs/s")  # fmt: skip
-    top = ", ".join(f"{k.removeprefix('aten.')} {v}" for k, v in traffic.kernels.most_common(6))
-    print(f"most launched: {top}")
+    print(f"pyramid / pyramid-0.13: {rates['pyramid'] / rates['pyramid-0.13']:.2f}")
+    for name in ("pyramid", "pyramid-0.13"):
+        traffic = Traffic()
+        with traffic, torch.no_grad():
+            FLOWS[name]()(target[:2], source[:2])
+        per_pair = traffic.bytes / 2
+        kernels = sum(traffic.kernels.values())
+        projected = 0.5 * args.bandwidth / per_pair
+        print(f"{name}, per pair at {args.size}: {per_pair / 1e9:.2f} GB read and written, "
+              f"{kernels} kernels a call (any batch); projected at half of "
+              f"{args.bandwidth / 1e12:g} TB/s: {projected:,.0f} pairs/s")  # fmt: skip
+        top = ", ".join(f"{k.removeprefix('aten.')} {v}" for k, v in traffic.kernels.most_common(6))
+        print(f"most launched: {top}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ Per pair, on blurred luma (the blur keeps noise from steering the match):
 4. smoothing: each level's flow averaged over a box, weighted by how well the window pins it
    down (the smaller eigenvalue of its structure tensor) over how badly it still matches (the
    window's squared warp error), so flat areas and occlusions take the flow of the matched,
-   textured areas around them.
+   textured areas around them;
+5. since 0.14.0, DIS's own last step, its variational refinement (`variational.refine_flow`,
+   with F2R's smoothness weight): f2r-small's output 0.02-0.03 dB below its output with DIS
+   on the validation sequences at 1x-3x motion, where it was 0.06-0.10 without
+   (benchmarks/stages.py --flow pyramid, 4 frames, 8-bit, sigma 10/30/50; 2026-12-05).
 
 The design and its settings were chosen by benchmarks/flow_accuracy.py (warp PSNR of clean
 neighbours along flow from noisy 8-bit frames, trainpack/val, against F2R's DIS setting);
@@ -29,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from vdenoise.models.layers import gaussian_blur
+from vdenoise.models.variational import refine_flow
 
 LUMA = (0.299, 0.587, 0.114)
 BIAS = 1e-3  # relative cost added per squared pixel of search offset: ties stay put
@@ -55,12 +60,15 @@ class PyramidFlow:
         finest_smooth: int = 13,
         coarsest_radius: int = 6,
         finest_iterations: int = 2,
+        variational: int = 3,
+        variational_alpha: float = 60.0,
     ) -> None:
         self.blur, self.radius, self.patch = blur, radius, patch
         self.iterations, self.smooth, self.coarsest = iterations, smooth, coarsest
         self.damping, self.finest_radius = damping, finest_radius
         self.finest_smooth, self.coarsest_radius = finest_smooth, coarsest_radius
         self.finest_iterations = finest_iterations
+        self.variational, self.variational_alpha = variational, variational_alpha
 
     def __repr__(self) -> str:
         return f"PyramidFlow({vars(self)})"
@@ -104,7 +112,7 @@ class PyramidFlow:
         smooth: int,
         iterations: int,
     ) -> torch.Tensor:
-        """One level: search, median, Lucas-Kanade, smoothing."""
+        """One level: search, median, Lucas-Kanade, smoothing, variational refinement."""
         if radius:
             flow = flow + self.search(target, warp(source, flow), radius)
             flow = median3(flow)
@@ -114,6 +122,10 @@ class PyramidFlow:
             flow = flow + step
         if smooth and weight is not None:
             flow = box(flow * weight, smooth) / box(weight, smooth).clamp_min(1e-12)
+        if self.variational:  # on 0..255, the scale of its constants
+            flow = refine_flow(
+                255 * target, 255 * source, flow, self.variational, self.variational_alpha
+            )
         return flow
 
     def search(self, target: torch.Tensor, warped: torch.Tensor, radius: int) -> torch.Tensor:
