@@ -87,15 +87,32 @@ def refine_flow(
         for b, w in ((b1, u), (b2, v)):
             edges_x, edges_y = across * (_right(w) - w), down * (_below(w) - w)
             b += edges_x - _left(edges_x) + edges_y - _above(edges_y)
+        # red-black SOR: x <- (1 - omega) x + omega (pull + b - a12 y) / a, the red pixels, then
+        # the black; each step's coefficients made once
+        steps = [(1 - OMEGA * m, OMEGA * m / a11, OMEGA * m / a22) for m in masks]
+        weights = (from_left, across, from_above, down)
         for _ in range(SOR_ITERATIONS):
-            for mask in masks:
-                pull = from_left * _left(du) + across * _right(du)
-                pull = pull + from_above * _above(du) + down * _below(du)
-                du = du + mask * OMEGA * ((pull + b1 - a12 * dv) / a11 - du)
-                pull = from_left * _left(dv) + across * _right(dv)
-                pull = pull + from_above * _above(dv) + down * _below(dv)
-                dv = dv + mask * OMEGA * ((pull + b2 - a12 * du) / a22 - dv)
+            for keep, step_u, step_v in steps:
+                du = _relax(du, keep, step_u, _pulled(du, weights).add_(b1).sub_(a12 * dv))
+                dv = _relax(dv, keep, step_v, _pulled(dv, weights).add_(b2).sub_(a12 * du))
     return torch.cat([u + du, v + dv], 1)
+
+
+def _pulled(x: torch.Tensor, weights: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The weighted sum of each pixel's 4 neighbours in x (from the left, right, above and
+    below; zero past the frame): one padded copy, read through views."""
+    padded = F.pad(x, (1, 1, 1, 1))
+    left, right, above, below = weights
+    out = left * padded[..., 1:-1, :-2]
+    out.addcmul_(right, padded[..., 1:-1, 2:]).addcmul_(above, padded[..., :-2, 1:-1])
+    return out.addcmul_(below, padded[..., 2:, 1:-1])
+
+
+def _relax(
+    x: torch.Tensor, keep: torch.Tensor, step: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """keep x + step target (one new tensor)."""
+    return (x * keep).addcmul_(step, target)
 
 
 def _dx(x: torch.Tensor) -> torch.Tensor:
