@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU figures of issue 27 in one call (under 5 minutes on an H200 with 16 cores): optical
-# flow pairs/s at 960x540 (the torch PyramidFlow batched on the device, DIS on a pool of one
-# thread per core) with PyramidFlow's bytes and kernels per pair; then end to end at 960x540
+# The GPU figures of docs/performance.md in one call (under 5 minutes on an H200 with 16 cores):
+# optical flow pairs/s at 960x540 (the torch PyramidFlow batched on the device, with DIS's
+# variational refinement and without, DIS on a pool of one thread per core) with PyramidFlow's
+# bytes and kernels per pair; then end to end at 960x540
 # (pipeline alone, f2r-small, stbn-tiny; then f2r-small with VDENOISE_FLOW=pyramid) and
 # 1920x1080 (pipeline alone, f2r-small with the torch flow), with the device's peak memory and
 # where each frame's time goes; and which H.264 encoder the machine opens. Carry .whl holding the PyAV
