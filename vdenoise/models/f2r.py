@@ -208,8 +208,8 @@ class TemporalEstimator(nn.Module):
             halves = tuple(self.side(torch.cat([side, level], 1)) for side in sides)
         out = self.fuse(torch.cat([*halves, level], 1))
         # At fp32 inference nothing else reads `out`'s logits: the prior added in place there,
-        # and torch's softmax (1.8x the speed of the in-place one below) beside them, at the
-        # same peak memory.
+        # and torch's softmax beside them (1.62x the in-place one below at 640x480,
+        # benchmarks/kernel_speed.py), at the same peak memory.
         reuse = not torch.is_grad_enabled() and out.dtype == torch.float32
         reuse = reuse and self.centre_view is None
         if reuse:
