@@ -6,7 +6,7 @@ sequences as they are, and with every third frame kept, 3x the motion); zero flo
     python benchmarks/flow_accuracy.py [VAL] [--flows dis,dis-medium,pyramid,dis+composed]
         [--sigmas 10,30,50] [--strides 1,3] [--centres 4] [--device cpu]
 
-(pyramid-0.13: PyramidFlow without DIS's variational refinement, as before 0.14.0.)
+(pyramid-0.13: PyramidFlow as before 0.14.0, without DIS's variational refinement, blur 1.5.)
 
 Figures: README and docs/performance.md (the torch flow against DIS, warp PSNR).
 """
@@ -43,7 +43,7 @@ FLOWS = {
     "dis": dis_flow,  # F2R's setting
     "dis-medium": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),  # before 0.13.0
     "pyramid": PyramidFlow,
-    "pyramid-0.13": lambda: PyramidFlow(variational=0),  # without DIS's refinement
+    "pyramid-0.13": lambda: PyramidFlow(variational=0, blur=1.5),  # 0.13.0: no refinement
 }
 
 

@@ -39,7 +39,7 @@ FLOWS = {
     "dis": dis_flow,  # F2R's setting
     "dis-medium": lambda: DISFlow(smooth=FLOW_BLUR, smoothness=FLOW_SMOOTHNESS),  # before 0.13.0
     "pyramid": PyramidFlow,
-    "pyramid-0.13": lambda: PyramidFlow(variational=0),  # without the variational refinement
+    "pyramid-0.13": lambda: PyramidFlow(variational=0, blur=1.5),  # 0.13.0: no refinement
 }
 FREE = {"aten.view", "aten._unsafe_view", "aten.expand", "aten.slice", "aten.unsqueeze",
         "aten.squeeze", "aten.unbind", "aten.select", "aten.permute", "aten.t",

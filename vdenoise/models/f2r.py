@@ -115,9 +115,10 @@ def default_flow() -> FlowEstimator:
     `PyramidFlow` instead (batched on the device: what a GPU wants), =auto DIS on CPUs (11x
     faster there) and PyramidFlow on GPUs. Not the default: its warps are better at every
     noise level and motion (benchmarks/flow_accuracy.py) and so is f2r-small's anchor, but
-    its output is 0.02-0.03 dB lower (0.11.0's f2r-small with 0.14.0's PyramidFlow,
-    benchmarks/stages.py --flow pyramid, 4 frames, 8-bit, sigma 10/30/50, 1x-3x motion;
-    docs/training.md, "Where the torch flow's output gap sits").
+    its output only matches DIS's since 0.14.0 (within 0.02 dB, 0.11.0's f2r-small,
+    benchmarks/stages.py --flow pyramid, 4 frames, 8-bit, sigma 10/30/50, 1x-3x motion, and
+    25 frames at 1x; docs/training.md, "Where the torch flow's output gap sits"), and its
+    refinement moves 5.5x the bytes of the rest on a GPU, unfused (benchmarks/flow_speed.py).
     F2R wraps it in a `PairCache`, so that each pair of frames is matched once a video."""
     choice = os.environ.get("VDENOISE_FLOW", "dis").strip().lower() or "dis"
     if choice not in FLOWS:

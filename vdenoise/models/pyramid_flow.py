@@ -1,6 +1,7 @@
 """Optical flow in torch, coarse to fine, batched: what runs on the GPU in place of DIS.
 
-Per pair, on blurred luma (the blur keeps noise from steering the match):
+Per pair, on lightly blurred luma (sigma 0.5 since 0.14.0: with step 5, less blur measured
+better, below):
 
 1. an image pyramid, halving until the short side would fall under `coarsest` pixels;
 2. at each level, from the coarsest: the flow from the level above (doubled), the source
@@ -15,9 +16,13 @@ Per pair, on blurred luma (the blur keeps noise from steering the match):
    window's squared warp error), so flat areas and occlusions take the flow of the matched,
    textured areas around them;
 5. since 0.14.0, DIS's own last step, its variational refinement (`variational.refine_flow`,
-   with F2R's smoothness weight): f2r-small's output 0.02-0.03 dB below its output with DIS
-   on the validation sequences at 1x-3x motion, where it was 0.06-0.10 without
-   (benchmarks/stages.py --flow pyramid, 4 frames, 8-bit, sigma 10/30/50; 2026-12-05).
+   with F2R's smoothness weight). f2r-small's output with DIS and with this flow on the
+   validation sequences, 8-bit, sigma 10/30/50 (2026-12-05): 4 frames at 1x-3x motion
+   (benchmarks/stages.py --flow pyramid|dis) +0.01 / +0.01 / -0.01 dB on average (per
+   sequence -0.10 to +0.24), where it was -0.06 / -0.09 / -0.10 before 0.14.0 (blur 1.5, no
+   refinement) and -0.02 / -0.02 / -0.03 with the refinement and blur 1.5; 25 frames at 1x
+   -0.02 / 0.00 / 0.00; its anchor above DIS's on average (docs/training.md, "Where the torch
+   flow's output gap sits").
 
 The design and its settings were chosen by benchmarks/flow_accuracy.py (warp PSNR of clean
 neighbours along flow from noisy 8-bit frames, trainpack/val, against F2R's DIS setting);
@@ -49,7 +54,7 @@ class PyramidFlow:
 
     def __init__(
         self,
-        blur: float = 1.5,
+        blur: float = 0.5,
         radius: int = 3,
         patch: int = 11,
         iterations: int = 3,
