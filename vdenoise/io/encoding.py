@@ -171,7 +171,7 @@ HARDWARE_H264 = "h264_nvenc"
 # NVENC's constant quality near x264's crf 18 (FFmpeg's h264_nvenc options).
 HARDWARE_SETTINGS = {"preset": "p4", "tune": "hq", "rc": "vbr", "cq": "19", "b": "0"}
 # libx264 when no hardware encoder opens: on 16 cores at 960x540, veryfast encodes 295
-# frames/s and medium 163 (issue 27's table, H200 machine, 2026-12): veryfast keeps pace.
+# frames/s and medium 163 (measured on an H200 machine, 2026-12): veryfast keeps pace.
 FAST_PRESET = "veryfast"
 
 

@@ -57,7 +57,7 @@ class STBNConfig:
 
 RING = [0, 1, 2, 3, 5, 6, 7, 8]  # the 3x3 neighbourhood without its centre
 REFERENCE = STBNConfig(64, 5, 2, 8)  # the paper's network
-# Measured against the paper's in issue 16's notes: the carried state and kernel head (0.5.0),
+# Measured against the paper's (0.5.0-0.6.0 validation): the carried state and kernel head (0.5.0),
 # candidates from t-3..t+3 (0.6.0: 29.72/29.48 dB validation at sigma 30 at 214 steps/the end
 # of 25 min, against 29.60/29.35 from t-2..t+2 and 28.92/28.88 from t-1..t+1).
 OURS = {"carry": True, "kernel": True, "reach": 3}
@@ -162,7 +162,7 @@ def checked_flows(flows: Flows) -> Flows:
     against backward[t-1]: t-1 -> t), so the check costs no flow.
 
     Fast motion, occlusions and cuts fail it: followed there, propagation made the blind mean
-    worse than each frame alone (issue 28: 22.05 against 23.83 dB on a fast motorbike clip)."""
+    worse than each frame alone (22.05 against 23.83 dB on a fast motorbike clip, 2026-12)."""
     forward, backward = list(flows[0]), list(flows[1])
     for t, flow in enumerate(flows[0]):
         reverse = flows[1][t - 1] if t > 0 else None
@@ -216,7 +216,7 @@ def kernel_means(
 
     The frame's own pixel is never a candidate. Starting from an average of its candidates,
     the network learns where to trust which; a mean predicted directly started at zero and
-    learned far slower (issue 16's note: 600 steps gave 19.6 dB against 28.8 at sigma 30)."""
+    learned far slower (0.5.0's training: 600 steps gave 19.6 dB against 28.8 at sigma 30)."""
     y = clip[:, t]
     ones = torch.ones_like(y[:, :1])
     # Each source's aligned frame (with a channel that says where it lies inside the frame)
