@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument(
         "--all-flows", action="store_true", help="flows of every estimator the model may meet"
     )
+    parser.add_argument(
+        "--sigma-power", type=float, default=0.0, help="SURE per window weighs sigma^-P"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     if args.keep_refiner and args.refiner_width:
@@ -95,7 +98,7 @@ def main() -> None:
     settings = TrainSettings(
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
         anchor_share=args.anchor, joint_share=args.joint, flow_cache=args.flow_cache,
-        noisy_flows=args.noisy_flows, all_flows=args.all_flows,
+        noisy_flows=args.noisy_flows, all_flows=args.all_flows, sigma_power=args.sigma_power,
         frame_steps=tuple(int(s) for s in args.frame_steps.split(",")),
         anchor_only=("centre_view.", "gate.") if args.anchor_new_only else (),
     )  # fmt: skip

@@ -153,6 +153,22 @@ def test_sure_charges_a_refiner_that_copies_the_noise_the_full_noise_variance():
         assert float(losses.f2r_sure(model, batch)) == pytest.approx(sigma[0].item() ** 2, rel=0.02)
 
 
+def test_sure_weighs_each_window_by_a_power_of_its_sigma():
+    torch.manual_seed(0)
+    model = build("f2r", "tiny")
+    clean, _, _ = textured_clip(batch=4, size=64)
+    sigma = torch.tensor([10.0, 10.0, 40.0, 40.0]) / 255
+    noisy = clean + torch.randn(clean.shape) * sigma.view(-1, 1, 1, 1, 1)
+    batch = losses.refiner_batch(model, noisy, sigma)
+    model.refiner = CopyNoisy()  # each window's SURE is its sigma^2
+    with torch.no_grad():
+        plain = float(losses.f2r_sure(model, batch))
+        weighted = float(losses.f2r_sure(model, batch, sigma_power=2))
+    low, high = (10 / 255) ** 2, (40 / 255) ** 2
+    assert plain == pytest.approx((low + high) / 2, rel=0.03)
+    assert weighted == pytest.approx(2 / (1 / low + 1 / high), rel=0.03)  # harmonic mean
+
+
 class CopyNoisyByConvolution(torch.nn.Module):
     """Copies the noisy frame through an identity convolution (which autocast would round)."""
 

@@ -198,18 +198,23 @@ def full_precision(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32 = tf32
 
 
-def f2r_sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None) -> torch.Tensor:
+def f2r_sure(
+    model: F2R, batch: RefinerBatch, noise: NoiseProfile | None = None, sigma_power: float = 0.0
+) -> torch.Tensor:
     """Monte-Carlo SURE of the refined frames: an unbiased estimate of their MSE to the clean
     frames when the noise is Gaussian, white of std sigma or, given `noise`, of its measured
     covariance S. Stein's lemma for correlated noise: E|f - x|^2 = E[|f - y|^2 - tr S +
     2 tr(S J_f)], and tr(S J) = E[b^T J b] for probes b ~ N(0, S); S may also vary with
     brightness (signal-dependent noise: the anchor's brightness stands for the clean frame's).
-    Always in fp32."""
+    With `sigma_power` p each window's estimate weighs sigma^-p (over the batch's mean weight):
+    at p 0 the noisiest windows, whose errors are largest, steer training most. Always in fp32."""
     with full_precision(batch.centre.device):
-        return _sure(model, batch, noise)
+        return _sure(model, batch, noise, sigma_power)
 
 
-def _sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None) -> torch.Tensor:
+def _sure(
+    model: F2R, batch: RefinerBatch, noise: NoiseProfile | None, sigma_power: float
+) -> torch.Tensor:
     y = batch.centre.float()
     out = _refine(model, batch, batch.centre)
     if noise is None:
@@ -227,7 +232,9 @@ def _sure(model: F2R, batch: RefinerBatch, noise: NoiseProfile | None) -> torch.
     divergence = probe * (nudged - out) * (level / SURE_EPSILON)
     terms = (out - y) ** 2 - variance.view(-1, 1, 1, 1) + 2 * divergence
     kept = unclipped(y)  # Stein's lemma needs Gaussian noise: not where an 8-bit file clipped
-    return ((terms * kept).flatten(1).sum(1) / kept.flatten(1).sum(1).clamp_min(1)).mean()
+    per_window = (terms * kept).flatten(1).sum(1) / kept.flatten(1).sum(1).clamp_min(1)
+    weight = batch.sigma.float().clamp_min(1e-6) ** -sigma_power
+    return (per_window * weight).sum() / weight.sum()
 
 
 def unclipped(y: torch.Tensor) -> torch.Tensor:

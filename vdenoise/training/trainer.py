@@ -87,6 +87,9 @@ class TrainSettings:
     # VDENOISE_FLOW=auto, DIS and the torch flow), cached, or live one a step in turn; off:
     # only the one the training device uses (the torch flow costs 11x DIS on a CPU)
     all_flows: bool = False
+    # F2R's SURE: each window's loss weighs sigma^-p, p this (0: the plain mean, where the
+    # noisiest windows steer most)
+    sigma_power: float = 0.0
 
     def refiner(self) -> str:
         """F2R's stage-2 loss. `auto`: on noisy footage `measured` (SURE for Gaussian noise of
@@ -274,7 +277,8 @@ class Trainer:
             return losses.f2r_adaptive(model, batch, self.local)
         if kind == "r2r":
             return losses.f2r_r2r(model, batch, self.profile)
-        return losses.f2r_sure(model, batch, self.profile if kind == "measured" else None)
+        profile = self.profile if kind == "measured" else None
+        return losses.f2r_sure(model, batch, profile, self.settings.sigma_power)
 
     def _measure_noise(self, observer: TrainObserver, stage: str) -> None:
         """Before each stage on noisy footage: the noise, read against the anchor as it is
