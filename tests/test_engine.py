@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tests.conftest import Identity, LocalBlur, TemporalMean
-from vdenoise.engine import Engine, reflect_index
+from vdenoise.engine import MAX_FRAMES_PER_CALL, Engine, reflect_index
 from vdenoise.errors import VdenoiseError
 
 CPU = torch.device("cpu")
@@ -143,3 +143,34 @@ def test_skipped_context_frames_start_the_calls_where_a_whole_run_has_them():
     assert tail == pytest.approx(whole[6:])
     cold = [float(o[0, 0, 0]) for o in Engine(model, CPU).run(frames(12)[6:], 0.0)]
     assert cold != pytest.approx(whole[6:])  # without the context, the first call differs
+
+
+class Windowed(Identity):
+    independent_windows = True
+
+
+def test_accelerators_get_more_frames_a_call_while_whole_frames_fit(monkeypatch):
+    monkeypatch.setattr("vdenoise.engine.free_memory", lambda device: 1 << 40)
+    engine = Engine(Windowed(2, 2, 4), CPU)
+    assert engine.frames_per_call(1080, 1920) == 4  # a CPU keeps the model's
+    engine.device = torch.device("cuda")  # only its type is read
+    assert engine.frames_per_call(1080, 1920) == MAX_FRAMES_PER_CALL
+    # 64 bytes a pixel a frame, 0.7 of free memory: 8 frames a call and 4 of context fit
+    monkeypatch.setattr("vdenoise.engine.free_memory", lambda device: 12 * 64 * 100 / 0.7 + 1)
+    assert engine.frames_per_call(10, 10) == 8
+    monkeypatch.setattr("vdenoise.engine.free_memory", lambda device: 1 << 10)
+    assert engine.frames_per_call(1080, 1920) == 4  # tiles, at the model's own count
+    engine.model = Identity(2, 2, 4)  # its calls carry state: never regrouped
+    monkeypatch.setattr("vdenoise.engine.free_memory", lambda device: 1 << 40)
+    assert engine.frames_per_call(1080, 1920) == 4
+
+
+@pytest.mark.parametrize("per_call", [4, 16])
+def test_more_frames_a_call_give_every_frame_once_in_order(monkeypatch, per_call):
+    monkeypatch.setattr(Engine, "frames_per_call", lambda self, h, w: per_call)
+    engine = Engine(Windowed(2, 2, 4), CPU)
+    out = list(engine.run(frames(21), sigma=0.1))
+    assert [int(o[0, 0, 0]) for o in out] == list(range(21))
+    assert engine.stats.frames_per_call == per_call
+    assert engine.stats.calls == -(-21 // per_call)
+    assert list(engine.run(iter(()), sigma=0.1)) == []

@@ -8,6 +8,7 @@ retries with smaller tiles when the device runs out of memory.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from vdenoise.models.base import VideoDenoiser
 from vdenoise.tiling import run_tiled, tile_overlap
 
 MIN_TILE = 64
+# Frames a call at most on accelerators, for models whose windows are independent: each call
+# launches the same kernels whatever its batch (PyramidFlow's 8,776), so more frames a call
+# launch fewer a frame (benchmarks/flow_speed.py counts them)
+MAX_FRAMES_PER_CALL = 16
 _MEMORY_SHARE = {"cuda": 0.7, "mps": 0.5, "cpu": 0.4}  # of free memory a clip may use
 
 
@@ -47,6 +52,7 @@ class EngineStats:
     frames: int = 0
     calls: int = 0
     tile: int = 0  # final tile size (0: whole frames)
+    frames_per_call: int = 0
     oom_retries: int = 0
 
 
@@ -80,8 +86,13 @@ class Engine:
         except the first `skip`: those are only context for the frames after them (a segment
         of a longer video, whose model calls then start where a whole run's would)."""
         before, after = self.model.frames_before, self.model.frames_after
-        per_call = max(1, self.model.frames_per_call)
         source = iter(frames)
+        first = next(source, None)
+        if first is None:
+            return
+        per_call = self.frames_per_call(*first.shape[-2:])
+        self.stats.frames_per_call = per_call
+        source = itertools.chain([first], source)
         window: dict[int, torch.Tensor] = {}
         n: int | None = None  # frame count, once the stream has ended
         read, start = 0, skip
@@ -153,13 +164,33 @@ class Engine:
             )
         self.tile = smaller
 
+    def frames_per_call(self, height: int, width: int) -> int:
+        """The model's frames a call; on an accelerator, for a model whose windows are
+        independent, doubled while whole frames still fit in free memory, up to
+        MAX_FRAMES_PER_CALL (the output is the same either way)."""
+        per_call = max(1, self.model.frames_per_call)
+        if self.device.type == "cpu" or not self.model.independent_windows or self.tile:
+            return per_call
+        context = self.model.frames_before + self.model.frames_after
+        budget = self._budget() / (self._bytes_per_pixel() * height * width)
+        while per_call * 2 <= MAX_FRAMES_PER_CALL and per_call * 2 + context <= budget:
+            per_call *= 2
+        return per_call
+
+    def _budget(self) -> float:
+        """Bytes a clip may use on the device now."""
+        return free_memory(self.device) * _MEMORY_SHARE.get(self.device.type, 0.4)
+
+    def _bytes_per_pixel(self) -> float:
+        """The model's activation bytes per pixel of each clip frame, at the engine's dtype."""
+        halved = self.dtype != torch.float32
+        return self.model.bytes_per_pixel / (2 if halved else 1)
+
     def choose_tile(self, shape: torch.Size) -> int:
         """The largest tile (0: none) whose estimated activations fit in free memory."""
         frames, (height, width) = shape[1], shape[-2:]
-        bytes_per_pixel = self.model.bytes_per_pixel * frames
-        if self.dtype != torch.float32:
-            bytes_per_pixel /= 2
-        budget = free_memory(self.device) * _MEMORY_SHARE.get(self.device.type, 0.4)
+        bytes_per_pixel = self._bytes_per_pixel() * frames
+        budget = self._budget()
         if bytes_per_pixel * height * width <= budget:
             return 0
         side = int(math.sqrt(budget / bytes_per_pixel)) - self.overlap

@@ -280,3 +280,16 @@ def test_inference_gives_what_training_would_with_the_released_weights():
     for a, b in zip(inferred, trained, strict=True):
         assert torch.allclose(a, b.detach(), atol=1e-5)
     assert not torch.equal(inferred[0], inferred[2])  # the anchor is not the output
+
+
+def test_windows_batched_in_one_call_give_what_calls_of_their_own_give():
+    """`independent_windows`: the engine may give an accelerator more frames a call."""
+    model = load_model("f2r", device_type="cpu")[0]
+    assert model.independent_windows
+    _, noisy = moving_texture(frames=10, size=48)
+    sigma = torch.tensor([0.1])
+    with torch.enable_grad():  # all windows of a call in one batch, as on a GPU
+        together = model(noisy, sigma).detach()
+        apart = torch.cat([model(noisy[:, i : i + 5], sigma).detach() for i in range(6)], 1)
+    assert together.shape[1] == 6
+    assert torch.allclose(together, apart, atol=1e-5)

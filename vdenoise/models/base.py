@@ -18,6 +18,9 @@ class VideoDenoiser(nn.Module):
     frames_before: int = 0
     frames_after: int = 0
     frames_per_call: int = 1
+    # Each output frame depends on its own window only, not on the call it came in: an
+    # accelerator may then be given more frames a call (`Engine.frames_per_call`)
+    independent_windows: bool = False
     spatial_margin: int = 16  # pixels of context each side of a tile for tile-exact output
     bytes_per_pixel: float = 2048.0  # peak activation memory per pixel per clip frame, fp32
 

@@ -401,6 +401,7 @@ class F2R(VideoDenoiser):
         self.refiner = SpatialRefiner(config)
         self.frames_before = self.frames_after = config.neighbours
         self.frames_per_call = config.chunk
+        self.independent_windows = True
         self.spatial_margin = 48
         # Signal-dependent noise (set by `fit` from the clip's measured noise): the variance in
         # equal brightness bins relative to the frame's average; None: the same everywhere.
