@@ -36,6 +36,20 @@ def test_the_refinement_is_opencvs():
     assert np.abs(ours - truth).mean() < np.abs(first - truth).mean() / 3
 
 
+def test_odd_sizes_are_refined_as_opencv_refines_them():
+    """The SOR runs on 2x2 polyphase components: an odd height or width pads them."""
+    target, source, first = (np.ascontiguousarray(x[:61, :63]) for x in pair())
+    theirs = cv2.VariationalRefinement_create()
+    theirs.setAlpha(20.0)
+    expected = first.copy()
+    theirs.calc(target, source, expected)
+    flow = torch.from_numpy(first).permute(2, 0, 1)[None]
+    frames = [torch.from_numpy(f).float()[None, None] for f in (target, source)]
+    ours = refine_flow(*frames, flow)[0].permute(1, 2, 0).numpy()
+    assert np.abs(expected - first).mean() > 0.3
+    assert np.abs(ours - expected).mean() < 1e-3
+
+
 def test_pairs_are_refined_alone_as_in_a_batch_and_zero_iterations_change_nothing():
     target, source, first = pair()
     frames = [torch.from_numpy(f).float()[None, None] for f in (target, source)]

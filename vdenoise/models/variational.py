@@ -11,8 +11,13 @@ one smoothness weight per pixel on its edges to the right and down) are OpenCV's
 (`cv::VariationalRefinement`, read for them); tests/models/test_variational.py checks the
 result against OpenCV's on a real pair of frames.
 
-Here the red and black pixels are masks over whole maps, so one batch of pairs is one sequence
-of elementwise kernels: what a GPU wants, where OpenCV's runs on the CPU a pair at a time.
+Here a batch of pairs is one sequence of elementwise kernels (what a GPU wants, where OpenCV's
+runs on the CPU a pair at a time), written for the bytes they move: the SOR runs on the 2x2
+polyphase components of each map (the red pixels are two of them, the black the other two), so
+a half-step touches only the pixels it updates, with its coefficients premultiplied once per
+fixed-point iteration; products and reciprocals that do not change are made once. Per pair at
+960x540, PyramidFlow with it moves 6.8 GB, with masks over whole maps (0.14.0) it moved 10.3
+(`benchmarks/flow_speed.py`).
 """
 
 from __future__ import annotations
@@ -45,74 +50,142 @@ def refine_flow(
     ix, iy = _dx(mean), _dy(mean)
     ixz, iyz = _dx(iz), _dy(iz)
     ixx, ixy, iyy = _dx(ix), _dy(ix), _dy(iy)
-    norm = ix * ix + iy * iy + ZETA_SQUARED
-    norm_x = ixx * ixx + ixy * ixy + ZETA_SQUARED
-    norm_y = iyy * iyy + ixy * ixy + ZETA_SQUARED
-    g11 = ixx * ixx / norm_x + ixy * ixy / norm_y
-    g12 = ixx * ixy / norm_x + ixy * iyy / norm_y
-    g22 = ixy * ixy / norm_x + iyy * iyy / norm_y
-    gb1 = ixx * ixz / norm_x + ixy * iyz / norm_y
-    gb2 = ixy * ixz / norm_x + iyy * iyz / norm_y
-    u, v = flow[:, :1], flow[:, 1:]
-    du, dv = torch.zeros_like(u), torch.zeros_like(v)
+    inverse = 1 / (ix * ix + iy * iy + ZETA_SQUARED)
+    inverse_x = 1 / (ixx * ixx + ixy * ixy + ZETA_SQUARED)
+    inverse_y = 1 / (iyy * iyy + ixy * ixy + ZETA_SQUARED)
+    # what the data terms add to a11, a12, a22, b1, b2, before their robust weights
+    products = torch.cat([ix * ix, ix * iy, iy * iy, -iz * ix, -iz * iy], 1)
+    gradients = torch.cat(
+        [
+            (ixx * ixx).mul_(inverse_x).addcmul_(ixy * ixy, inverse_y),
+            (ixx * ixy).mul_(inverse_x).addcmul_(ixy * iyy, inverse_y),
+            (ixy * ixy).mul_(inverse_x).addcmul_(iyy * iyy, inverse_y),
+            (ixx * ixz).mul_(inverse_x).addcmul_(ixy * iyz, inverse_y).neg_(),
+            (ixy * ixz).mul_(inverse_x).addcmul_(iyy * iyz, inverse_y).neg_(),
+        ],
+        1,
+    )
+    half_delta = inverse * (0.5 * delta)
     height, width = flow.shape[-2:]
     rows = torch.arange(height, device=flow.device).view(-1, 1)
     cols = torch.arange(width, device=flow.device).view(1, -1)
-    red = ((rows + cols) % 2 == 0).to(flow.dtype)
-    masks = (red, 1 - red)
     has_right, has_below = (cols < width - 1).to(flow.dtype), (rows < height - 1).to(flow.dtype)
+    flow_x, flow_y = _forward_x(flow), _forward_y(flow)  # the flow's own differences
+    increment = torch.zeros_like(flow)
     for _ in range(iterations):
-        # the data terms, their robust weights at the current increment
-        change = iz + ix * du + iy * dv
-        data = 0.5 * delta / torch.sqrt(change * change / norm + EPSILON_SQUARED) / norm
-        change_x = ixz + ixx * du + ixy * dv
-        change_y = iyz + ixy * du + iyy * dv
-        squared = change_x * change_x / norm_x + change_y * change_y / norm_y
-        gradient = 0.5 * gamma / torch.sqrt(squared + EPSILON_SQUARED)
-        a11 = data * ix * ix + gradient * g11 + ZETA_SQUARED
-        a12 = data * ix * iy + gradient * g12
-        a22 = data * iy * iy + gradient * g22 + ZETA_SQUARED
-        b1 = -data * iz * ix - gradient * gb1
-        b2 = -data * iz * iy - gradient * gb2
+        du, dv = increment[:, :1], increment[:, 1:]
+        # the data terms' robust weights at the current increment
+        change = torch.addcmul(iz, ix, du).addcmul_(iy, dv)
+        data = change.square_().mul_(inverse).add_(EPSILON_SQUARED).rsqrt_().mul_(half_delta)
+        change_x = torch.addcmul(ixz, ixx, du).addcmul_(ixy, dv)
+        change_y = torch.addcmul(iyz, ixy, du).addcmul_(iyy, dv)
+        squared = change_x.square_().mul_(inverse_x).addcmul_(change_y.square_(), inverse_y)
+        gradient = squared.add_(EPSILON_SQUARED).rsqrt_().mul_(0.5 * gamma)
+        coefficients = (data * products).addcmul_(gradient, gradients)
         # smoothness: each pixel's weight, from the current flow's forward differences, on its
         # edges to the right and down (none past the frame)
-        cu, cv = u + du, v + dv
-        ux, vx = (_right(cu) - cu) * has_right, (_right(cv) - cv) * has_right
-        uy, vy = (_below(cu) - cu) * has_below, (_below(cv) - cv) * has_below
-        weight = 0.5 * alpha / torch.sqrt(ux * ux + vx * vx + uy * uy + vy * vy + EPSILON_SQUARED)
+        across_x = (flow_x + _forward_x(increment)).square_().sum(1, keepdim=True)
+        down_y = (flow_y + _forward_y(increment)).square_().sum(1, keepdim=True)
+        weight = across_x.add_(down_y).add_(EPSILON_SQUARED).rsqrt_().mul_(0.5 * alpha)
         across, down = weight * has_right, weight * has_below
         from_left, from_above = _left(across), _above(down)
-        total = across + from_left + down + from_above
-        a11, a22 = a11 + total, a22 + total
-        for b, w in ((b1, u), (b2, v)):
-            edges_x, edges_y = across * (_right(w) - w), down * (_below(w) - w)
-            b += edges_x - _left(edges_x) + edges_y - _above(edges_y)
-        # red-black SOR: x <- (1 - omega) x + omega (pull + b - a12 y) / a, the red pixels, then
-        # the black; each step's coefficients made once
-        steps = [(1 - OMEGA * m, OMEGA * m / a11, OMEGA * m / a22) for m in masks]
-        weights = (from_left, across, from_above, down)
-        for _ in range(SOR_ITERATIONS):
-            for keep, step_u, step_v in steps:
-                du = _relax(du, keep, step_u, _pulled(du, weights).add_(b1).sub_(a12 * dv))
-                dv = _relax(dv, keep, step_v, _pulled(dv, weights).add_(b2).sub_(a12 * du))
-    return torch.cat([u + du, v + dv], 1)
+        total = (across + from_left).add_(down).add_(from_above).add_(ZETA_SQUARED)
+        edges_x, edges_y = across * flow_x, down * flow_y
+        b = coefficients[:, 3:].add(edges_x).sub_(_left(edges_x)).add_(edges_y)
+        b.sub_(_above(edges_y))
+        a11, a12 = coefficients[:, :1] + total, coefficients[:, 1:2]
+        a22 = coefficients[:, 2:3] + total
+        increment = _red_black_sor(
+            increment, (a11, a22), a12, b, (from_left, across, from_above, down)
+        )
+    return flow + increment
 
 
-def _pulled(x: torch.Tensor, weights: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """The weighted sum of each pixel's 4 neighbours in x (from the left, right, above and
-    below; zero past the frame): one padded copy, read through views."""
-    padded = F.pad(x, (1, 1, 1, 1))
-    left, right, above, below = weights
-    out = left * padded[..., 1:-1, :-2]
-    out.addcmul_(right, padded[..., 1:-1, 2:]).addcmul_(above, padded[..., :-2, 1:-1])
-    return out.addcmul_(below, padded[..., 2:, 1:-1])
+# The 2x2 polyphase components of a map: 0 (even row, even column), 1 (even, odd), 2 (odd,
+# even), 3 (odd, odd). 0 and 3 are the red pixels, 1 and 2 the black. For each, where its
+# neighbours to the left, right, above and below lie: (component, row shift, column shift).
+NEIGHBOURS = {
+    0: ((1, 0, -1), (1, 0, 0), (2, -1, 0), (2, 0, 0)),
+    3: ((2, 0, 0), (2, 0, 1), (1, 0, 0), (1, 1, 0)),
+    1: ((0, 0, 0), (0, 0, 1), (3, -1, 0), (3, 0, 0)),
+    2: ((3, 0, -1), (3, 0, 0), (0, 0, 0), (0, 1, 0)),
+}
+COLOURS = ((0, 3), (1, 2))  # red, then black
 
 
-def _relax(
-    x: torch.Tensor, keep: torch.Tensor, step: torch.Tensor, target: torch.Tensor
+def _red_black_sor(
+    increment: torch.Tensor,
+    diagonal: tuple[torch.Tensor, torch.Tensor],
+    coupling: torch.Tensor,
+    b: torch.Tensor,
+    weights: tuple[torch.Tensor, ...],
 ) -> torch.Tensor:
-    """keep x + step target (one new tensor)."""
-    return (x * keep).addcmul_(step, target)
+    """SOR_ITERATIONS of red-black SOR from `increment` (du, dv) [N, 2, H, W] on the system
+    [[a11, a12], [a12, a22]] (du, dv) = b, plus the smoothness `weights` to the 4 neighbours:
+    x <- (1 - omega) x + omega (b - a12 y + sum w x_neighbour) / a, the red pixels, then the
+    black; u first, then v with the new u. On the 2x2 polyphase components, each held inside
+    a border of zeros, so that a half-step reads and writes only the pixels it updates and
+    reads their neighbours through views; each step's coefficients (omega / a times b, a12 and
+    the weights) are made once."""
+    height, width = increment.shape[-2:]
+    held = [_bordered_components(increment[:, i : i + 1]) for i in (0, 1)]
+    inside = [[part[..., 1:-1, 1:-1] for part in parts] for parts in held]
+    couplings, towards = _components(-coupling), [_components(w) for w in weights]
+    steps = []  # per unknown, per component: (c b, -c a12, c w_left, c w_right, ...)
+    for i, a in enumerate(diagonal):
+        scales, rhs = _components(OMEGA / a), _components(b[:, i : i + 1])
+        steps.append(
+            [
+                (scale * rhs[k], scale * couplings[k], *(scale * w[k] for w in towards))
+                for k, scale in enumerate(scales)
+            ]
+        )
+    h, w = inside[0][0].shape[-2:]
+    for _ in range(SOR_ITERATIONS):
+        for colour in COLOURS:
+            for i in (0, 1):
+                x, y = inside[i], inside[1 - i]
+                for k in colour:
+                    rhs, coupled, *pulls = steps[i][k]
+                    out = torch.add(rhs, x[k], alpha=1 - OMEGA, out=x[k])
+                    out.addcmul_(coupled, y[k])
+                    for pull, (other, dy, dx) in zip(pulls, NEIGHBOURS[k], strict=True):
+                        view = held[i][other][..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+                        out.addcmul_(pull, view)
+    return torch.cat([_merged(parts, height, width) for parts in inside], 1)
+
+
+def _components(x: torch.Tensor) -> list[torch.Tensor]:
+    """The 4 polyphase components of x [..., H, W] (H and W padded to even with zeros), each
+    a contiguous copy."""
+    height, width = x.shape[-2:]
+    if height % 2 or width % 2:
+        x = F.pad(x, (0, width % 2, 0, height % 2))
+    return [x[..., i::2, j::2].contiguous() for i in (0, 1) for j in (0, 1)]
+
+
+def _bordered_components(x: torch.Tensor) -> list[torch.Tensor]:
+    """The same, each inside a border of one zero on every side."""
+    return [F.pad(part, (1, 1, 1, 1)) for part in _components(x)]
+
+
+def _merged(parts: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
+    """The map [..., H, W] whose polyphase components these are."""
+    first = parts[0]
+    out = first.new_empty(*first.shape[:-2], 2 * first.shape[-2], 2 * first.shape[-1])
+    for k, part in enumerate(parts):
+        out[..., k // 2 :: 2, k % 2 :: 2] = part
+    return out[..., :height, :width]
+
+
+def _forward_x(x: torch.Tensor) -> torch.Tensor:
+    """x(p + 1) - x(p) along the rows, zero in the last column."""
+    return F.pad(x[..., 1:] - x[..., :-1], (0, 1))
+
+
+def _forward_y(x: torch.Tensor) -> torch.Tensor:
+    """The same down the columns, zero in the last row."""
+    return F.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
 
 
 def _dx(x: torch.Tensor) -> torch.Tensor:
@@ -127,17 +200,8 @@ def _dy(x: torch.Tensor) -> torch.Tensor:
     return padded[..., 2:, :] - padded[..., :-2, :]
 
 
-def _right(x: torch.Tensor) -> torch.Tensor:
-    """Each pixel's right neighbour's value, zero past the frame."""
-    return F.pad(x[..., 1:], (0, 1))
-
-
 def _left(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x[..., :-1], (1, 0))
-
-
-def _below(x: torch.Tensor) -> torch.Tensor:
-    return F.pad(x[..., 1:, :], (0, 0, 0, 1))
 
 
 def _above(x: torch.Tensor) -> torch.Tensor:
