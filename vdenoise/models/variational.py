@@ -22,6 +22,8 @@ fixed-point iteration; products and reciprocals that do not change are made once
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -45,6 +47,43 @@ def refine_flow(
     """The flow [N, 2, H, W] (target(p) ~ source(p + flow(p))) refined by `iterations`
     fixed-point iterations; target, source: luma [N, 1, H, W] on 0..255, the scale the
     constants assume. float32 throughout."""
+    fixed = _linearised(target, source, flow, delta)
+    increment = torch.zeros_like(flow)
+    for _ in range(iterations):
+        steps = _steps(*_system(fixed, increment, alpha, gamma))
+        increment = _red_black_sor(increment, steps)
+    return flow + increment
+
+
+@dataclass
+class Linearised:
+    """What stays fixed over the fixed-point iterations: the image derivatives at the flow
+    the source was warped along, the data terms' normalisations and products, and the flow's
+    own forward differences."""
+
+    iz: torch.Tensor
+    ix: torch.Tensor
+    iy: torch.Tensor
+    ixz: torch.Tensor
+    iyz: torch.Tensor
+    ixx: torch.Tensor
+    ixy: torch.Tensor
+    iyy: torch.Tensor
+    inverse: torch.Tensor  # 1 / (|grad I|^2 + zeta^2)
+    inverse_x: torch.Tensor  # the same for the gradient of I_x
+    inverse_y: torch.Tensor
+    half_delta: torch.Tensor  # delta / 2 x inverse
+    products: torch.Tensor  # [N, 5, H, W]: what brightness adds to a11, a12, a22, b1, b2
+    gradients: torch.Tensor  # [N, 5, H, W]: the same for gradient constancy
+    flow_x: torch.Tensor  # [N, 2, H, W], zero in the last column
+    flow_y: torch.Tensor  # zero in the last row
+    has_right: torch.Tensor  # [1, W]: 1 where a pixel has a neighbour to its right
+    has_below: torch.Tensor  # [H, 1]
+
+
+def _linearised(
+    target: torch.Tensor, source: torch.Tensor, flow: torch.Tensor, delta: float
+) -> Linearised:
     warped = warp_bilinear(source, flow)[0]
     mean, iz = 0.5 * (target + warped), warped - target
     ix, iy = _dx(mean), _dy(mean)
@@ -53,7 +92,6 @@ def refine_flow(
     inverse = 1 / (ix * ix + iy * iy + ZETA_SQUARED)
     inverse_x = 1 / (ixx * ixx + ixy * ixy + ZETA_SQUARED)
     inverse_y = 1 / (iyy * iyy + ixy * ixy + ZETA_SQUARED)
-    # what the data terms add to a11, a12, a22, b1, b2, before their robust weights
     products = torch.cat([ix * ix, ix * iy, iy * iy, -iz * ix, -iz * iy], 1)
     gradients = torch.cat(
         [
@@ -65,40 +103,44 @@ def refine_flow(
         ],
         1,
     )
-    half_delta = inverse * (0.5 * delta)
     height, width = flow.shape[-2:]
     rows = torch.arange(height, device=flow.device).view(-1, 1)
     cols = torch.arange(width, device=flow.device).view(1, -1)
-    has_right, has_below = (cols < width - 1).to(flow.dtype), (rows < height - 1).to(flow.dtype)
-    flow_x, flow_y = _forward_x(flow), _forward_y(flow)  # the flow's own differences
-    increment = torch.zeros_like(flow)
-    for _ in range(iterations):
-        du, dv = increment[:, :1], increment[:, 1:]
-        # the data terms' robust weights at the current increment
-        change = torch.addcmul(iz, ix, du).addcmul_(iy, dv)
-        data = change.square_().mul_(inverse).add_(EPSILON_SQUARED).rsqrt_().mul_(half_delta)
-        change_x = torch.addcmul(ixz, ixx, du).addcmul_(ixy, dv)
-        change_y = torch.addcmul(iyz, ixy, du).addcmul_(iyy, dv)
-        squared = change_x.square_().mul_(inverse_x).addcmul_(change_y.square_(), inverse_y)
-        gradient = squared.add_(EPSILON_SQUARED).rsqrt_().mul_(0.5 * gamma)
-        coefficients = (data * products).addcmul_(gradient, gradients)
-        # smoothness: each pixel's weight, from the current flow's forward differences, on its
-        # edges to the right and down (none past the frame)
-        across_x = (flow_x + _forward_x(increment)).square_().sum(1, keepdim=True)
-        down_y = (flow_y + _forward_y(increment)).square_().sum(1, keepdim=True)
-        weight = across_x.add_(down_y).add_(EPSILON_SQUARED).rsqrt_().mul_(0.5 * alpha)
-        across, down = weight * has_right, weight * has_below
-        from_left, from_above = _left(across), _above(down)
-        total = (across + from_left).add_(down).add_(from_above).add_(ZETA_SQUARED)
-        edges_x, edges_y = across * flow_x, down * flow_y
-        b = coefficients[:, 3:].add(edges_x).sub_(_left(edges_x)).add_(edges_y)
-        b.sub_(_above(edges_y))
-        a11, a12 = coefficients[:, :1] + total, coefficients[:, 1:2]
-        a22 = coefficients[:, 2:3] + total
-        increment = _red_black_sor(
-            increment, (a11, a22), a12, b, (from_left, across, from_above, down)
-        )
-    return flow + increment
+    return Linearised(
+        iz, ix, iy, ixz, iyz, ixx, ixy, iyy, inverse, inverse_x, inverse_y,
+        inverse * (0.5 * delta), products, gradients, _forward_x(flow), _forward_y(flow),
+        (cols < width - 1).to(flow.dtype), (rows < height - 1).to(flow.dtype),
+    )  # fmt: skip
+
+
+def _system(
+    fixed: Linearised, increment: torch.Tensor, alpha: float, gamma: float
+) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """The linear system of one fixed-point iteration, its robust weights at `increment`:
+    ((a11, a22), a12, b [N, 2, H, W], the smoothness weights to the left, right, above and
+    below). Only these outlive the call."""
+    f = fixed
+    du, dv = increment[:, :1], increment[:, 1:]
+    change = torch.addcmul(f.iz, f.ix, du).addcmul_(f.iy, dv)
+    data = change.square_().mul_(f.inverse).add_(EPSILON_SQUARED).rsqrt_().mul_(f.half_delta)
+    change_x = torch.addcmul(f.ixz, f.ixx, du).addcmul_(f.ixy, dv)
+    change_y = torch.addcmul(f.iyz, f.ixy, du).addcmul_(f.iyy, dv)
+    squared = change_x.square_().mul_(f.inverse_x).addcmul_(change_y.square_(), f.inverse_y)
+    gradient = squared.add_(EPSILON_SQUARED).rsqrt_().mul_(0.5 * gamma)
+    coefficients = (data * f.products).addcmul_(gradient, f.gradients)
+    # smoothness: each pixel's weight, from the current flow's forward differences, on its
+    # edges to the right and down (none past the frame)
+    across_x = (f.flow_x + _forward_x(increment)).square_().sum(1, keepdim=True)
+    down_y = (f.flow_y + _forward_y(increment)).square_().sum(1, keepdim=True)
+    weight = across_x.add_(down_y).add_(EPSILON_SQUARED).rsqrt_().mul_(0.5 * alpha)
+    across, down = weight * f.has_right, weight * f.has_below
+    from_left, from_above = _left(across), _above(down)
+    total = (across + from_left).add_(down).add_(from_above).add_(ZETA_SQUARED)
+    edges_x, edges_y = across * f.flow_x, down * f.flow_y
+    b = coefficients[:, 3:].add(edges_x).sub_(_left(edges_x)).add_(edges_y)
+    b.sub_(_above(edges_y))
+    diagonal = (coefficients[:, :1] + total, coefficients[:, 2:3] + total)
+    return diagonal, coefficients[:, 1:2].clone(), b, (from_left, across, from_above, down)
 
 
 # The 2x2 polyphase components of a map: 0 (even row, even column), 1 (even, odd), 2 (odd,
@@ -113,25 +155,20 @@ NEIGHBOURS = {
 COLOURS = ((0, 3), (1, 2))  # red, then black
 
 
-def _red_black_sor(
-    increment: torch.Tensor,
+Steps = list[list[tuple[torch.Tensor, ...]]]
+
+
+def _steps(
     diagonal: tuple[torch.Tensor, torch.Tensor],
     coupling: torch.Tensor,
     b: torch.Tensor,
     weights: tuple[torch.Tensor, ...],
-) -> torch.Tensor:
-    """SOR_ITERATIONS of red-black SOR from `increment` (du, dv) [N, 2, H, W] on the system
-    [[a11, a12], [a12, a22]] (du, dv) = b, plus the smoothness `weights` to the 4 neighbours:
-    x <- (1 - omega) x + omega (b - a12 y + sum w x_neighbour) / a, the red pixels, then the
-    black; u first, then v with the new u. On the 2x2 polyphase components, each held inside
-    a border of zeros, so that a half-step reads and writes only the pixels it updates and
-    reads their neighbours through views; each step's coefficients (omega / a times b, a12 and
-    the weights) are made once."""
-    height, width = increment.shape[-2:]
-    held = [_bordered_components(increment[:, i : i + 1]) for i in (0, 1)]
-    inside = [[part[..., 1:-1, 1:-1] for part in parts] for parts in held]
+) -> Steps:
+    """The SOR's coefficients, per unknown (u, v) and polyphase component: omega / a times b,
+    -a12 and the smoothness weights to the left, right, above and below. Only these outlive
+    the call."""
     couplings, towards = _components(-coupling), [_components(w) for w in weights]
-    steps = []  # per unknown, per component: (c b, -c a12, c w_left, c w_right, ...)
+    steps = []
     for i, a in enumerate(diagonal):
         scales, rhs = _components(OMEGA / a), _components(b[:, i : i + 1])
         steps.append(
@@ -140,6 +177,19 @@ def _red_black_sor(
                 for k, scale in enumerate(scales)
             ]
         )
+    return steps
+
+
+def _red_black_sor(increment: torch.Tensor, steps: Steps) -> torch.Tensor:
+    """SOR_ITERATIONS of red-black SOR from `increment` (du, dv) [N, 2, H, W] on the system
+    [[a11, a12], [a12, a22]] (du, dv) = b plus the smoothness terms (`steps`): x <- (1 -
+    omega) x + omega (b - a12 y + sum w x_neighbour) / a, the red pixels, then the black; u
+    first, then v with the new u. On the 2x2 polyphase components, each held inside a border
+    of zeros, so that a half-step reads and writes only the pixels it updates and reads their
+    neighbours through views."""
+    height, width = increment.shape[-2:]
+    held = [_bordered_components(increment[:, i : i + 1]) for i in (0, 1)]
+    inside = [[part[..., 1:-1, 1:-1] for part in parts] for parts in held]
     h, w = inside[0][0].shape[-2:]
     for _ in range(SOR_ITERATIONS):
         for colour in COLOURS:
