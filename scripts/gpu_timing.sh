@@ -3,8 +3,8 @@
 # optical flow pairs/s at 960x540 (the torch PyramidFlow batched on the device, with DIS's
 # variational refinement and without, DIS on a pool of one thread per core) with PyramidFlow's
 # bytes and kernels per pair; then end to end at 960x540
-# (pipeline alone, f2r-small, stbn-tiny; then f2r-small with VDENOISE_FLOW=pyramid) and
-# 1920x1080 (pipeline alone, f2r-small with the torch flow), with the device's peak memory and
+# (pipeline alone, f2r-small, stbn-tiny, their flow on the device; then f2r-small with DIS on
+# the CPU) and 1920x1080 (f2r-small), with the device's peak memory and
 # where each frame's time goes; and which H.264 encoder the machine opens. Carry .whl holding the PyAV
 # wheel (the GPU machine has no PyAV) and any checkpoints to time:
 #
@@ -31,8 +31,8 @@ export PYTHONUNBUFFERED=1
 # shellcheck disable=SC2086  # WEIGHTS is a list of words
 "$PYTHON" benchmarks/end_to_end.py ${WEIGHTS:-f2r-small stbn-tiny} --device "$DEVICE" \
   --size "$SIZE" --seconds 3 --runs 2 2>&1 | tee "$OUT/e2e.md"
-# F2R with the torch flow on the device (VDENOISE_FLOW=pyramid; DIS is the default)
-VDENOISE_FLOW=pyramid "$PYTHON" benchmarks/end_to_end.py f2r-small --device "$DEVICE" \
-  --size "$SIZE" --seconds 3 --runs 1 2>&1 | tee "$OUT/e2e-pyramid.md"
-VDENOISE_FLOW=pyramid "$PYTHON" benchmarks/end_to_end.py f2r-small --device "$DEVICE" \
-  --size "$BIG" --seconds 2 --runs 1 2>&1 | tee "$OUT/e2e-big-pyramid.md"
+# F2R with DIS on the CPU instead (VDENOISE_FLOW=dis; the default on a GPU is the torch flow)
+VDENOISE_FLOW=dis "$PYTHON" benchmarks/end_to_end.py f2r-small --device "$DEVICE" \
+  --size "$SIZE" --seconds 3 --runs 1 2>&1 | tee "$OUT/e2e-dis.md"
+"$PYTHON" benchmarks/end_to_end.py f2r-small --device "$DEVICE" \
+  --size "$BIG" --seconds 2 --runs 1 2>&1 | tee "$OUT/e2e-big.md"

@@ -98,12 +98,13 @@ def test_composed_flow_follows_two_steps():
 
 def test_the_default_estimators_describe_themselves_the_same_in_every_process(monkeypatch):
     """Training's flow cache keys on the estimator's settings (describe_estimator)."""
-    monkeypatch.delenv("VDENOISE_FLOW", raising=False)
+    monkeypatch.setenv("VDENOISE_FLOW", "dis")
     text = describe_estimator(F2R(PRESETS["small"]).flow)
     assert "0x" not in text and "PyramidFlow" not in text and "DISFlow" in text
-    monkeypatch.setenv("VDENOISE_FLOW", "auto")
+    monkeypatch.delenv("VDENOISE_FLOW", raising=False)  # auto: DIS on CPUs, else PyramidFlow
     text = describe_estimator(F2R(PRESETS["small"]).flow)
     assert "0x" not in text and "PyramidFlow" in text and "DISFlow" in text
+    assert describe_estimator(STBN(PRESETS_STBN["tiny"]).flow).count("PyramidFlow") == 1
     monkeypatch.setenv("VDENOISE_FLOW", "pyramid")
     flow = F2R(PRESETS["small"]).flow
     assert isinstance(flow, PairCache) and isinstance(flow.estimator, PyramidFlow)
@@ -111,7 +112,7 @@ def test_the_default_estimators_describe_themselves_the_same_in_every_process(mo
 
 def test_an_unknown_flow_is_a_usage_error(monkeypatch):
     monkeypatch.setenv("VDENOISE_FLOW", "raft")
-    with pytest.raises(UsageError, match="VDENOISE_FLOW must be one of dis, pyramid, auto"):
+    with pytest.raises(UsageError, match="VDENOISE_FLOW must be one of auto, dis, pyramid"):
         F2R(PRESETS["small"])
 
 

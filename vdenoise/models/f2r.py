@@ -25,18 +25,16 @@ centre frame, so the anchor's independence of that frame's noise is measured, no
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdenoise.errors import UsageError
 from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.estimators import chosen_flow
 from vdenoise.models.fallback import ring_mean, spatial_fallback
 from vdenoise.models.flow import (
-    ByDevice,
     DISFlow,
     FlowEstimator,
     PairCache,
@@ -52,7 +50,6 @@ from vdenoise.models.layers import (
     gaussian_blur,
     space_to_depth,
 )
-from vdenoise.models.pyramid_flow import PyramidFlow
 from vdenoise.noise import relative_variance_at
 
 
@@ -97,9 +94,6 @@ FLOW_PATCH_STRIDE = 4
 FLOW_REFINEMENT_ITERATIONS = 3
 
 
-FLOWS = ("dis", "pyramid", "auto")  # VDENOISE_FLOW's values
-
-
 def dis_flow() -> DISFlow:
     """F2R's DIS setting (above)."""
     return DISFlow(
@@ -111,24 +105,10 @@ def dis_flow() -> DISFlow:
 
 
 def default_flow() -> FlowEstimator:
-    """DIS with the setting above, everywhere; VDENOISE_FLOW=pyramid takes the torch
-    `PyramidFlow` instead (batched on the device: what a GPU wants), =auto DIS on CPUs (11x
-    faster there) and PyramidFlow on GPUs. Not the default: its warps are better at every
-    noise level and motion (benchmarks/flow_accuracy.py) and so is f2r-small's anchor, but
-    its output only matches DIS's since 0.14.0 (within 0.02 dB, 0.11.0's f2r-small,
-    benchmarks/stages.py --flow pyramid, 4 frames, 8-bit, sigma 10/30/50, 1x-3x motion, and
-    25 frames at 1x; docs/training.md, "Where the torch flow's output gap sits"), and its
-    refinement moves 5.5x the bytes of the rest on a GPU, unfused (benchmarks/flow_speed.py).
-    F2R wraps it in a `PairCache`, so that each pair of frames is matched once a video."""
-    choice = os.environ.get("VDENOISE_FLOW", "dis").strip().lower() or "dis"
-    if choice not in FLOWS:
-        raise UsageError(f"VDENOISE_FLOW must be one of {', '.join(FLOWS)}, not {choice!r}")
-    dis = dis_flow()
-    if choice == "dis":
-        return dis
-    if choice == "pyramid":
-        return PyramidFlow()
-    return ByDevice(dis, PyramidFlow())
+    """F2R's DIS setting on CPUs, the torch `PyramidFlow` on accelerators, or as
+    VDENOISE_FLOW says (`estimators.chosen_flow`). F2R wraps it in a `PairCache`, so that each
+    pair of frames is matched once a video."""
+    return chosen_flow(dis_flow())
 
 
 CENTRE_PRIOR = 3.0  # initial logit of each frame's own pixel over its K x K neighbours

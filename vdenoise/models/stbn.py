@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdenoise.models.base import VideoDenoiser
+from vdenoise.models.estimators import chosen_flow
 from vdenoise.models.fallback import blend, ring_mean
 from vdenoise.models.flow import DISFlow, FlowEstimator, PairCache, warp_bilinear, warp_nearest
 from vdenoise.models.gaussian import calibrated, posterior_mean
@@ -327,7 +328,8 @@ class STBN(VideoDenoiser):
         super().__init__()
         self.config = config
         c = config.channels
-        self.flow: FlowEstimator = flow or PairCache(DISFlow())  # warm-up frames: flows reused
+        # DIS on CPUs, PyramidFlow on accelerators (estimators.py); warm-up frames reuse flows
+        self.flow: FlowEstimator = flow or PairCache(chosen_flow(DISFlow()))
         self.forward_branch = BlindBranch(c, config.blocks)
         self.backward_branch = BlindBranch(c, config.blocks)
         self.fusion = DilatedStack(2 * c, 2 * c, c, config.blocks)
