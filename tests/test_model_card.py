@@ -11,7 +11,7 @@ def test_the_card_tells_what_training_recorded(tmp_path):
     out = tmp_path / "f2r-test.safetensors"
     clean = (torch.rand(8, 3, 40, 40) * 255).to(torch.uint8)
     settings = TrainSettings(steps=4, batch=2, crop=32, noise="gaussian:5-55", lr=1e-3,
-                             eight_bit_share=0.5)  # fmt: skip
+                             eight_bit_share=0.5, sigma_power=1.0)  # fmt: skip
     sampler = ClipSampler([clean], 5, 32, seed=0)
     scores = iter([{"psnr": 21.5, "seq-a": 20.0, "seq-b": 23.0}])
 
@@ -29,7 +29,8 @@ def test_the_card_tells_what_training_recorded(tmp_path):
     assert "preset tiny" in card and "`vdenoise train`" in card
     assert "2 sequences: seq1.mp4, seq2.mp4" in card
     eight_bit = "then rounded and clipped to 8 bits in 50% of clips"
-    assert f"noise added: gaussian:5-55, {eight_bit}; stage-2 loss: sure" in card
+    loss = "stage-2 loss: sure, each window weighed by sigma^-1"
+    assert f"noise added: gaussian:5-55, {eight_bit}; {loss}" in card
     assert "anchor 2 steps" in card and "refine 2 steps" in card
     assert "device: cpu (" in card
     assert "## Validation (gaussian:30)" in card

@@ -21,7 +21,9 @@ def _minutes(seconds: float) -> str:
 def _loss(method: str, training: dict[str, Any]) -> str:
     if method == "stbn":
         return "loss: Gaussian negative log-likelihood through the blind spot"
-    return f"stage-2 loss: {training.get('refiner_loss') or '?'}"
+    loss = f"stage-2 loss: {training.get('refiner_loss') or '?'}"
+    power = (training.get("settings") or {}).get("sigma_power") or 0
+    return f"{loss}, each window weighed by sigma^-{power:g}" if power else loss
 
 
 def _eight_bit(settings: dict[str, Any]) -> str:

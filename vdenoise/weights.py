@@ -46,7 +46,7 @@ RELEASES: tuple[Release, ...] = (
         name="f2r-small",
         method="f2r",
         filename="f2r-small.safetensors",
-        sha256="269fe1d1f9872639ff02c8ce1e1aeebb25f24a128719152ec98dafb8e07c43a0",
+        sha256="a9c2953b360fc26cbfefc845ac57bb729aad706e025f8ee7031b8c8ec23df0a4",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT,
         # The CPU preset (over 2 frames/s at 640x480 on 2 cores), and for now the GPU default
