@@ -23,7 +23,7 @@ from vdenoise.tiling import run_tiled, tile_overlap
 MIN_TILE = 64
 # Frames a call at most on accelerators, for models whose windows are independent: each call
 # launches the same kernels whatever its batch (PyramidFlow's 10,225), so more frames a call
-# launch fewer a frame (benchmarks/flow_speed.py counts them)
+# launch fewer a frame (benchmarks/launches.py counts them)
 MAX_FRAMES_PER_CALL = 16
 _MEMORY_SHARE = {"cuda": 0.7, "mps": 0.5, "cpu": 0.4}  # of free memory a clip may use
 
