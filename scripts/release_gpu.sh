@@ -16,8 +16,8 @@
 # flows of the training sequences computed once, on the GPU, and kept there with the frames),
 # bf16 autocast. F2R trains on clips of up to 3x the footage's motion (frame steps 1,1,2,3, as
 # f2r-small 0.11.0 did) and on the torch flow (VDENOISE_FLOW=auto: PyramidFlow on the GPU,
-# the flow a GPU default would use; benched with it too); f2r-small goes on from its release
-# with both stages, as 0.11.0 was made. STBN trains on the footage's own motion: on the CPU
+# the flow the GPU default uses since 0.15.0; benched with it too); f2r-small goes on from its
+# release with both stages and each window's loss weighed by 1 / sigma, as 0.15.0 was made. STBN trains on the footage's own motion: on the CPU
 # clips of up to 3x the motion made stbn-tiny worse (29.56 against 29.89 dB validation after
 # 40 min, weights/stbn-tiny.md). GPU utilisation is sampled every 2 s (OUT/gpu.csv) and each
 # candidate's steps/s printed from its checkpoint's record (OUT/steps.md).
@@ -45,7 +45,7 @@ EIGHT=(--eight-bit "${EIGHT_BIT:-0.5}")  # F2R's stage 1 and STBN: half the clip
 # stage 2 of width >= 24 collapsed at lr 5e-4 (both 2026-11-28), so F2R's rates stay lower.
 declare -A CANDIDATES=(
   [f2r-base]="${TRAIN[*]} ${FAST[*]} --method f2r --preset base --batch 32 --crop 128 --lr 2e-4 --joint 0.5 ${EIGHT[*]}"
-  [f2r-small]="${REFINE[*]} weights/f2r-small.safetensors --minutes $MINUTES --lr 5e-5 --joint 0.95"
+  [f2r-small]="${REFINE[*]} weights/f2r-small.safetensors --minutes $MINUTES --lr 5e-5 --joint 0.95 --sigma-power 1"
   [stbn-small]="${TRAIN[*]} --method stbn --preset small --batch 8 --crop 96 --lr 5e-4 ${EIGHT[*]}"
   [stbn-tiny]="${TRAIN[*]} --from weights/stbn-tiny.safetensors --batch 8 --crop 96 --lr 2e-4 ${EIGHT[*]}"
 )
