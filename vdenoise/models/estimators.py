@@ -6,8 +6,8 @@ DIS everywhere; `pyramid` PyramidFlow everywhere.
 Since vdenoise 0.15.0 `auto` is the default: with DIS's variational refinement in it (0.14.0)
 the released models' output with PyramidFlow is on average their output with DIS
 (`benchmarks/stages.py --flow pyramid|dis`, 4 frames, 8-bit, sigma 10/30/50, 1x-3x motion:
-f2r-small 35.10 / 29.98 / 26.51 against 35.09 / 29.97 / 26.52 dB, stbn-tiny 35.22 / 28.90 /
-25.38 against 35.20 / 28.88 / 25.37; docs/training.md)."""
+f2r-small 0.15.0 35.25 / 30.04 / 26.55 against 35.24 / 30.04 / 26.55 dB, stbn-tiny 35.22 /
+28.90 / 25.38 against 35.20 / 28.88 / 25.37; their cards, docs/training.md)."""
 
 from __future__ import annotations
 
