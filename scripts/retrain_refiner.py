@@ -1,12 +1,13 @@
 """Give an F2R checkpoint the current stage 2: keep its trained anchor (stage 1, frozen), and
 train a new refiner that starts from the posterior mean of anchor and frame, on clean footage
 with synthetic noise, through the trainer of `vdenoise train` (stage 2 only). With
-`--keep-refiner` its refiner is trained on instead; with `--joint S`, the last share S of the
+`--keep-refiner` its refiner is trained on instead (with `--refiner-width`, grown to that
+width first, its output unchanged: `UNet.load_grown`); with `--joint S`, the last share S of the
 budget fine-tunes both stages with stage 2's loss (stage 1 stays blind to the centre frame).
 
     python scripts/retrain_refiner.py weights/f2r-small.safetensors -o f2r-small-v2.safetensors \
         --data ../shared/data/trainpack [--minutes 40] [--noise gaussian:5-55] \
-        [--refiner-width 24 | --keep-refiner] [--joint 0.5] [--all-flows] [--resume]
+        [--refiner-width 24] [--keep-refiner] [--joint 0.5] [--all-flows] [--resume]
         [--device cuda]
 
 With VDENOISE_FLOW=auto and `--all-flows`, stage 1's flows come from DIS and the torch
@@ -48,7 +49,9 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=96)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--refiner-width", type=int, help="default: the start's")
-    parser.add_argument("--keep-refiner", action="store_true", help="train the start's on")
+    parser.add_argument(
+        "--keep-refiner", action="store_true", help="train the start's on (grown to the width)"
+    )
     parser.add_argument("--joint", type=float, default=0.0, help="share for both stages")
     parser.add_argument("--anchor", type=float, default=0.0, help="share for stage 1 first")
     parser.add_argument("--centre-view", type=int, help="give stage 1 a blind centre view")
@@ -72,8 +75,6 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    if args.keep_refiner and args.refiner_width:
-        parser.error("--keep-refiner keeps the start's refiner, and its width")
     start = load_checkpoint(args.start)
     if not isinstance(start, F2R) or not start.config.uncertainty:
         sys.exit("error: an F2R checkpoint with the anchor's uncertainty is needed")
@@ -89,8 +90,8 @@ def main() -> None:
     )
     if unexpected or any(not k.startswith(("centre_view.", "gate.")) for k in missing):
         sys.exit(f"error: stage 1 does not fit the start's: {missing + unexpected}")
-    if args.keep_refiner:  # new inputs (`--spatial-fallback`) start with zero weights
-        model.refiner.net.load_with_new_inputs(start.refiner.net.state_dict())
+    if args.keep_refiner:  # new inputs (`--spatial-fallback`) and channels start silent
+        model.refiner.net.load_grown(start.refiner.net.state_dict())
     device = torch.device(args.device)
     sources = find_sequences(args.data / "train")
     held_out = motion_sequences(find_sequences(args.data / "val"), 10)  # 1x, 2x, 3x motion

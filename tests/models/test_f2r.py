@@ -253,7 +253,7 @@ def test_a_spatial_fallback_added_to_trained_weights_leaves_the_output_as_it_was
     plain = F2R(replace(PRESETS["small"], spatial_fallback=False)).eval()
     falling = F2R(PRESETS["small"]).eval()
     falling.estimator.load_state_dict(plain.estimator.state_dict())
-    falling.refiner.net.load_with_new_inputs(plain.refiner.net.state_dict())
+    falling.refiner.net.load_grown(plain.refiner.net.state_dict())
     clean, noisy = moving_texture(frames=5, size=48)
     sigma = torch.tensor([0.1])
     with torch.no_grad():

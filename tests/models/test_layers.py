@@ -54,17 +54,37 @@ def test_padding_and_blur():
 def test_new_inputs_of_a_loaded_unet_start_silent():
     torch.manual_seed(0)
     old, new = UNet(3, 3, 8), UNet(5, 3, 8)
-    new.load_with_new_inputs(old.state_dict())
+    new.load_grown(old.state_dict())
     x = torch.rand(1, 3, 16, 16)
     extra = torch.rand(1, 2, 16, 16)
     with torch.no_grad():
         assert torch.equal(old(x), new(torch.cat([x, extra], 1)))
     try:
-        old.load_with_new_inputs(new.state_dict())
+        old.load_grown(new.state_dict())
     except ValueError:
         pass
     else:
         raise AssertionError("a U-Net with more inputs must not load into one with fewer")
+
+
+def test_a_widened_unet_computes_what_it_was_grown_from_and_learns_with_its_new_channels():
+    torch.manual_seed(0)
+    old, wide = UNet(3, 3, 8), UNet(5, 3, 12)
+    wide.load_grown(old.state_dict())
+    x, extra = torch.rand(1, 3, 24, 24), torch.rand(1, 2, 24, 24)
+    out = wide(torch.cat([x, extra], 1))
+    with torch.no_grad():
+        assert torch.allclose(old(x), out, atol=1e-6)
+    out.square().mean().backward()
+    last = wide.dec0[-2].weight.grad
+    assert last is not None and last[:, 8:].abs().max() > 0  # the new channels reach the loss
+    assert wide.enc0[0].weight[:8, 12:].abs().max() == 0  # new inputs silent on old channels
+    try:
+        UNet(3, 3, 6).load_grown(old.state_dict())
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a wider U-Net must not load into a narrower one")
 
 
 def test_depth_space_moves_are_torchs_pixel_shuffles_exactly():

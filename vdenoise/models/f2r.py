@@ -352,7 +352,7 @@ class SpatialRefiner(nn.Module):
         fallback: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`fallback` (with `spatial_fallback`): the fallen-back anchor and its weight, [N, 4,
-        H, W], read after the inputs of earlier checkpoints (`UNet.load_with_new_inputs`)."""
+        H, W], read after the inputs of earlier checkpoints (`UNet.load_grown`)."""
         inputs = [anchor, noisy, level]
         if variance is not None:
             inputs.append(torch.log(variance + 1e-6))

@@ -115,18 +115,27 @@ class UNet(nn.Module):
             last.weight.mul_(scale)
             last.bias.zero_()
 
-    def load_with_new_inputs(self, state: dict[str, torch.Tensor]) -> None:
-        """Load the weights of a U-Net that read the first of this one's input channels: the
-        new ones, appended after them, start with zero weights, so the output is unchanged
-        until training gives them a use."""
-        first = "enc0.0.weight"
-        weight = self.enc0[0].weight
-        old = state[first]
-        if old.shape[1] > weight.shape[1] or old.shape[2:] != weight.shape[2:]:
-            raise ValueError(f"{tuple(old.shape)} does not fit {tuple(weight.shape)}")
-        widened = old.new_zeros(weight.shape)
-        widened[:, : old.shape[1]] = old  # pixel-unshuffled: 4 channels per input, in order
-        self.load_state_dict({**state, first: widened})
+    def load_grown(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the weights of a U-Net with the same outputs and fewer inputs or a smaller
+        width: its inputs are the first of this one's (new ones appended after them) and its
+        channels the first of each layer's. Weights from the new inputs and channels to the old
+        channels start at zero and the new channels keep their random start, so the output is
+        unchanged until training gives the new ones a use (Net2Net's function-preserving
+        widening, Chen et al., ICLR 2016, with zeros on the old channels' side)."""
+        grown = {}
+        for name, mine in self.state_dict().items():
+            old = state[name]
+            fits = old.dim() == mine.dim() and old.shape[2:] == mine.shape[2:]
+            if not fits or any(a > b for a, b in zip(old.shape, mine.shape, strict=True)):
+                raise ValueError(f"{name}: {tuple(old.shape)} does not fit {tuple(mine.shape)}")
+            weight = mine.clone()
+            if weight.dim() > 1:  # a convolution: old outputs read the old inputs only
+                weight[: old.shape[0], old.shape[1] :] = 0
+                weight[: old.shape[0], : old.shape[1]] = old
+            else:
+                weight[: old.shape[0]] = old
+            grown[name] = weight
+        self.load_state_dict(grown)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (height, width) = pad_to_multiple(x, 8)
