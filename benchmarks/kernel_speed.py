@@ -9,7 +9,8 @@ warp with its inside mask (`flow.warp_bilinear`, the mask from the coordinates b
 are stacked) against the way of 0.12.0; since 0.14.0 the fallback's ring mean
 (`fallback.ring_mean`: shifted additions against two depthwise convolutions) and stage 1's
 softmax over its 36 kernel taps (torch's, beside the fusion's output, against the in-place
-one of 0.13.0).
+one of 0.13.0); since 0.16.0 the window sums and mean on CPUs by OpenCV's box filter against
+the running sums they used before (`windows.running_box_sum`).
 
     python benchmarks/kernel_speed.py [--size 640x480] [--runs 20] [--threads 2]
 
@@ -38,7 +39,7 @@ from vdenoise.models.flow import fingerprints, warp_bilinear
 from vdenoise.models.gaussian import CALIBRATION_WINDOW
 from vdenoise.models.layers import depth_to_space, space_to_depth
 from vdenoise.models.stbn import FALLBACK_WINDOW as STBN_WINDOW
-from vdenoise.models.windows import box_mean
+from vdenoise.models.windows import box_mean, running_box_sum
 
 
 def box_filter_sums(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -49,6 +50,17 @@ def box_filter_sums(x: torch.Tensor, size: int) -> torch.Tensor:
         return F.avg_pool2d(rows, (1, k), 1, (0, k // 2), count_include_pad=True) * (k * k)
 
     return box(size) - box(3)
+
+
+def running_sums_around(x: torch.Tensor, size: int) -> torch.Tensor:
+    """`sums_around` from running sums, as until 0.16.0 on CPUs."""
+    return (running_box_sum(x, size) - running_box_sum(x, 3)).float()
+
+
+def running_mean(x: torch.Tensor, size: int) -> torch.Tensor:
+    """`box_mean` from running sums, as until 0.16.0 on CPUs."""
+    counts = [running_box_sum(torch.ones(1, 1, n, 1), size)[0, 0, :, 0] for n in x.shape[-2:]]
+    return (running_box_sum(x, size) / (counts[0].view(-1, 1) * counts[1])).float()
 
 
 def pooled_mean(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -137,6 +149,19 @@ def main() -> None:
         row(
             f"window mean, {CALIBRATION_WINDOW} px",
             lambda: pooled_mean(terms, CALIBRATION_WINDOW),
+            lambda: box_mean(terms, CALIBRATION_WINDOW),
+            args.runs,
+        )
+        for size in (FALLBACK_WINDOW, STBN_WINDOW):
+            row(
+                f"window sums, {size} px: running sums / OpenCV",
+                lambda s=size: running_sums_around(terms, s),
+                lambda s=size: sums_around(terms, s),
+                args.runs,
+            )
+        row(
+            f"window mean, {CALIBRATION_WINDOW} px: running sums / OpenCV",
+            lambda: running_mean(terms, CALIBRATION_WINDOW),
             lambda: box_mean(terms, CALIBRATION_WINDOW),
             args.runs,
         )

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from vdenoise.models.windows import box_mean, box_sum
+from vdenoise.models.windows import box_mean, box_sum, running_box_sum
 
 
 def _direct_sums(x: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,3 +40,14 @@ def test_long_rows_of_large_values_keep_their_precision():
     x = 1000 + torch.rand(1, 1, 3, 4000, generator=torch.Generator().manual_seed(2))
     pooled = F.avg_pool2d(x.double(), 7, 1, 3, count_include_pad=False)
     assert torch.allclose(box_mean(x, 7).double(), pooled, rtol=1e-7, atol=0)
+
+
+def test_opencv_and_running_sums_agree_and_gradients_take_the_running_ones():
+    """On a CPU `box_sum` is OpenCV's box filter; through autograd (and on accelerators) the
+    running sums: the two agree to float64's precision, and a gradient flows."""
+    x = torch.rand(1, 4, 48, 64, generator=torch.Generator().manual_seed(3))
+    for size in (3, 7, 31):
+        assert torch.allclose(box_sum(x, size), running_box_sum(x, size), atol=1e-12), size
+    x.requires_grad_()
+    box_sum(x, 7).sum().backward()
+    assert x.grad is not None and torch.allclose(x.grad[0, 0, 24, 32], torch.tensor(49.0))

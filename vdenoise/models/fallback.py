@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vdenoise.models.windows import per_item, running_sums, window_sums
+from vdenoise.models.windows import box_sum, per_item
 
 FALLBACK_WINDOW = 7  # pixels: the window each estimate's error is measured over
 MIN_SHARE = 0.25  # of the window unclipped, to measure at all (else the anchor stays)
@@ -57,18 +57,9 @@ def _ring_count(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
 def sums_around(x: torch.Tensor, size: int) -> torch.Tensor:
     """The sum of x [N, C, H, W] over the in-frame part of a size x size window around each
     pixel, without the 3 x 3 block at its centre: no term there holds the pixel's own value,
-    nor does any ring mean (`ring_mean`) of a pixel left in.
-
-    From running sums (`windows`), whose cost does not grow with the window: at 640x480 on 2
-    CPU threads 1.6x faster than two box filters for size 7, 2.5x for 15 (0.11.0;
-    `benchmarks/kernel_speed.py`)."""
-
-    def one(item: torch.Tensor) -> torch.Tensor:
-        columns = running_sums(item.double(), 2)
-        sums = [running_sums(window_sums(columns, k, 2), 3) for k in (size, 3)]
-        return (window_sums(sums[0], size, 3) - window_sums(sums[1], 3, 3)).to(x.dtype)
-
-    return per_item(one, x)
+    nor does any ring mean (`ring_mean`) of a pixel left in. In float64 (`windows.box_sum`),
+    one frame at a time."""
+    return per_item(lambda item: (box_sum(item, size) - box_sum(item, 3)).to(x.dtype), x)
 
 
 def blend(
