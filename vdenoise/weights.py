@@ -46,7 +46,7 @@ RELEASES: tuple[Release, ...] = (
         name="f2r-small",
         method="f2r",
         filename="f2r-small.safetensors",
-        sha256="a9c2953b360fc26cbfefc845ac57bb729aad706e025f8ee7031b8c8ec23df0a4",
+        sha256="b9a5d4321cbdd109cd08f4c1603f0023e93beaf9c0e7a0b10c9726c9399de5a0",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT,
         # The CPU preset (over 2 frames/s at 640x480 on 2 cores), and for now the GPU default

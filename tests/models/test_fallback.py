@@ -38,7 +38,7 @@ def test_the_anchor_stays_where_it_holds_and_gives_way_where_it_fails():
 
 
 def test_window_sums_are_the_windows_in_frame_minus_the_centre_block():
-    """`sums_around` (running sums) against the sums taken window by window, at the borders
+    """`sums_around` against the sums taken window by window, at the borders
     and corners too, for F2R's and STBN's windows and one wider than the frame."""
     x = torch.rand(2, 3, 13, 17, generator=torch.Generator().manual_seed(0))
     for size in (7, 15, 21):
