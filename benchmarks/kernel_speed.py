@@ -139,32 +139,22 @@ def main() -> None:
     print("| kernel | the way before (ms) | ours (ms) | ratio | largest difference |")
     print("|---|---|---|---|---|")
     with torch.inference_mode():
-        for size in (FALLBACK_WINDOW, STBN_WINDOW):
+        baselines = {"": (box_filter_sums, pooled_mean)}  # the ways before 0.12.0
+        baselines[": running sums / OpenCV"] = (running_sums_around, running_mean)  # 0.16.0
+        for label, (sums_before, mean_before) in baselines.items():
+            for size in (FALLBACK_WINDOW, STBN_WINDOW):
+                row(
+                    f"window sums, {size} px{label}",
+                    lambda s=size, f=sums_before: f(terms, s),
+                    lambda s=size: sums_around(terms, s),
+                    args.runs,
+                )
             row(
-                f"window sums, {size} px",
-                lambda s=size: box_filter_sums(terms, s),
-                lambda s=size: sums_around(terms, s),
+                f"window mean, {CALIBRATION_WINDOW} px{label}",
+                lambda f=mean_before: f(terms, CALIBRATION_WINDOW),
+                lambda: box_mean(terms, CALIBRATION_WINDOW),
                 args.runs,
             )
-        row(
-            f"window mean, {CALIBRATION_WINDOW} px",
-            lambda: pooled_mean(terms, CALIBRATION_WINDOW),
-            lambda: box_mean(terms, CALIBRATION_WINDOW),
-            args.runs,
-        )
-        for size in (FALLBACK_WINDOW, STBN_WINDOW):
-            row(
-                f"window sums, {size} px: running sums / OpenCV",
-                lambda s=size: running_sums_around(terms, s),
-                lambda s=size: sums_around(terms, s),
-                args.runs,
-            )
-        row(
-            f"window mean, {CALIBRATION_WINDOW} px: running sums / OpenCV",
-            lambda: running_mean(terms, CALIBRATION_WINDOW),
-            lambda: box_mean(terms, CALIBRATION_WINDOW),
-            args.runs,
-        )
         h, w = height // 2 + height % 2, width // 2 + width % 2  # a U-Net's first level
         for channels in (12, 180):  # the refiner's output (3 x 4), stage 1's fusion (45 x 4)
             x = torch.rand(1, channels, h, w, generator=generator)
