@@ -4,8 +4,8 @@ On accelerators from running sums: one along each axis makes a window's sum two 
 whatever its size, where a box filter (average pooling) costs the window's side per pixel and
 pass (on one CPU thread at 640x480 the fallback's sums 2.6x faster for 7 pixels, 2.9x for 15,
 the calibration's 31-pixel mean 6.8x; 0.12.0). On CPUs by OpenCV's box filter, which slides
-a float64 sum along each row and column in compiled code: 6-9x faster again at 640x480
-(0.16.0; `benchmarks/kernel_speed.py`). Float64 throughout, so that long rows lose no
+a float64 sum along each row and column in compiled code: 2.9-3.0x faster again at 640x480
+on 2 threads (0.16.0; `benchmarks/kernel_speed.py`). Float64 throughout, so that long rows lose no
 precision to the subtraction.
 """
 
