@@ -51,3 +51,12 @@ def test_opencv_and_running_sums_agree_and_gradients_take_the_running_ones():
     x.requires_grad_()
     box_sum(x, 7).sum().backward()
     assert x.grad is not None and torch.allclose(x.grad[0, 0, 24, 32], torch.tensor(49.0))
+
+
+def test_half_precision_and_strided_frames_sum_as_float32_ones():
+    """bf16 inference on a CPU and a view of every other column reach OpenCV as float32."""
+    x = torch.rand(1, 2, 20, 30, generator=torch.Generator().manual_seed(4))
+    half = x.bfloat16()
+    assert torch.allclose(box_sum(half, 7), running_box_sum(half.float(), 7), atol=1e-12)
+    strided = x[..., ::2]
+    assert torch.allclose(box_sum(strided, 5), running_box_sum(strided, 5), atol=1e-12)
