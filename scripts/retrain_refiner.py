@@ -4,10 +4,14 @@ with synthetic noise, through the trainer of `vdenoise train` (stage 2 only). Wi
 `--keep-refiner` its refiner is trained on instead (with `--refiner-width`, grown to that
 width first, its output unchanged: `UNet.load_grown`); with `--joint S`, the last share S of the
 budget fine-tunes both stages with stage 2's loss (stage 1 stays blind to the centre frame).
+With `--fallback-posterior` stage 2 also reads the posterior given the fallen-back anchor and
+mixes its output with it by a gate (`F2RConfig.fallback_posterior`; grown from a stage 2
+without one, the gate starts at `GATE_START` everywhere).
 
     python scripts/retrain_refiner.py weights/f2r-small.safetensors -o f2r-small-v2.safetensors \
         --data ../shared/data/trainpack [--minutes 40] [--noise gaussian:5-55] \
-        [--refiner-width 24] [--keep-refiner] [--joint 0.5] [--all-flows] [--resume]
+        [--refiner-width 24] [--keep-refiner] [--joint 0.5] [--fallback-posterior]
+        [--all-flows] [--resume]
         [--device cuda]
 
 With VDENOISE_FLOW=auto and `--all-flows`, stage 1's flows come from DIS and the torch
@@ -28,7 +32,7 @@ import vdenoise  # noqa: F401, I001  (threading defaults before torch)
 
 import torch
 
-from vdenoise.models.f2r import F2R
+from vdenoise.models.f2r import F2R, GATE_START
 from vdenoise.noise import NoiseModel
 from vdenoise.progress import TrainingProgress
 from vdenoise.training.data import ClipSampler, find_sequences, motion_sequences, read_sequence
@@ -59,6 +63,9 @@ def main() -> None:
         "--spatial-fallback", action="store_true", help="the anchor falls back where flow fails"
     )
     parser.add_argument(
+        "--fallback-posterior", action="store_true", help="a gate to the posterior given it"
+    )
+    parser.add_argument(
         "--anchor-new-only", action="store_true", help="the anchor phase trains new modules only"
     )
     parser.add_argument("--resume", action="store_true", help="continue OUTPUT's run")
@@ -83,7 +90,10 @@ def main() -> None:
     config = replace(
         start.config, posterior=True, highpass=False, refiner_width=width, centre_view=view,
         spatial_fallback=args.spatial_fallback or start.config.spatial_fallback,
+        fallback_posterior=args.fallback_posterior or start.config.fallback_posterior,
     )  # fmt: skip
+    if config.fallback_posterior and not config.spatial_fallback:
+        sys.exit("error: --fallback-posterior needs the spatial fallback (--spatial-fallback)")
     model = F2R(config)
     missing, unexpected = model.estimator.load_state_dict(
         start.estimator.state_dict(), strict=False
@@ -92,6 +102,8 @@ def main() -> None:
         sys.exit(f"error: stage 1 does not fit the start's: {missing + unexpected}")
     if args.keep_refiner:  # new inputs (`--spatial-fallback`) and channels start silent
         model.refiner.net.load_grown(start.refiner.net.state_dict())
+        if model.refiner.gated and not start.refiner.gated:
+            model.refiner.set_gate(GATE_START)
     device = torch.device(args.device)
     sources = find_sequences(args.data / "train")
     held_out = motion_sequences(find_sequences(args.data / "val"), 10)  # 1x, 2x, 3x motion

@@ -66,7 +66,7 @@ def test_highpass_residual_leaves_low_frequencies_to_the_anchor():
 
 
 class NoResidual(torch.nn.Module):
-    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None, second=None):
         return torch.zeros_like(noisy)
 
 
@@ -83,6 +83,58 @@ def test_stage_two_starts_from_the_posterior_given_the_anchors_uncertainty(sprea
     level = torch.full((1, 1, 8, 8), 0.1)
     out = model.refine(torch.cat([anchor, factor], 1), noisy, level)
     assert torch.allclose(out, anchor if expected == "anchor" else noisy, atol=1e-3)
+
+
+class Gate(torch.nn.Module):
+    """Stage 2 with no residual and a gate of `value` everywhere."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None, second=None):
+        assert second is not None
+        return torch.cat([torch.zeros_like(noisy), torch.full_like(noisy[:, :1], self.value)], 1)
+
+
+@pytest.mark.parametrize("gate", [0.0, 1.0])
+def test_stage_two_gates_its_output_towards_the_posterior_given_the_fallen_back_anchor(gate):
+    """With `fallback_posterior`, a gate of 1 takes the posterior given the anchor fallen back
+    on the frame's ring (where the neighbours failed), 0 the temporal anchor's."""
+    model = F2R(replace(PRESETS["small"], fallback_posterior=True)).eval()
+    model.refiner = Gate(gate)
+    model.calibrate = False
+    ramp = torch.linspace(0.3, 0.6, 16)
+    noisy = (ramp.view(-1, 1) + ramp).expand(1, 3, 16, 16) / 2  # smooth: its ring mean is it
+    anchor = noisy + 0.3  # a temporal anchor far from the frame: the ring mean wins
+    factor = torch.zeros(1, 6, 16, 16)
+    factor[:, [2, 4, 5]] = 1e-4  # a sure prior (covariance 1e-8 I, gaussian.py)
+    level = torch.full((1, 1, 16, 16), 0.1)
+    fallen, _, out = model._refine(torch.cat([anchor, factor], 1), noisy, level)
+    assert not torch.allclose(fallen, anchor, atol=1e-2)
+    assert torch.allclose(out, fallen if gate else anchor, atol=1e-3)
+
+
+def test_a_gate_added_to_trained_weights_leaves_the_output_as_it_was():
+    """`scripts/retrain_refiner.py --keep-refiner --fallback-posterior`: the new input starts
+    with zero weights and the gate silent, so the output is the trained model's to the bit,
+    and training reaches both."""
+    torch.manual_seed(0)
+    plain = F2R(replace(PRESETS["small"], fallback_posterior=False)).eval()
+    gated = F2R(PRESETS["small"]).eval()
+    gated.estimator.load_state_dict(plain.estimator.state_dict())
+    gated.refiner.net.load_grown(plain.refiner.net.state_dict())
+    gated.refiner.set_gate(0.0)
+    clean, noisy = moving_texture(frames=5, size=48)
+    sigma = torch.tensor([0.1])
+    with torch.no_grad():
+        (_, _, out), (_, _, same) = (m.stages(noisy, sigma) for m in (plain, gated))
+    assert torch.equal(out, same)
+    gated.train()
+    gated.stages(noisy, sigma)[2].sub(clean[:, 2:3]).pow(2).mean().backward()
+    net = gated.refiner.net
+    assert net.enc0[0].weight.grad[:, -12:].abs().sum() > 0  # 3 inputs, unshuffled x4
+    assert net.dec0[-2].weight.grad[12:].abs().sum() > 0  # the gate's 2x2 block
 
 
 def test_checkpoints_from_before_the_posterior_refine_the_anchor():
@@ -106,7 +158,7 @@ def test_an_untrained_model_starts_by_averaging_the_neighbours():
 class EchoLevel(torch.nn.Module):
     """A refiner whose output is the level map it was given (minus the posterior it adds to)."""
 
-    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None, second=None):
         return level.expand_as(noisy) - base
 
 
@@ -251,7 +303,7 @@ def test_a_spatial_fallback_added_to_trained_weights_leaves_the_output_as_it_was
     reaches the new inputs (their first-layer weights get a gradient)."""
     torch.manual_seed(0)
     plain = F2R(replace(PRESETS["small"], spatial_fallback=False)).eval()
-    falling = F2R(PRESETS["small"]).eval()
+    falling = F2R(replace(PRESETS["small"], fallback_posterior=False)).eval()
     falling.estimator.load_state_dict(plain.estimator.state_dict())
     falling.refiner.net.load_grown(plain.refiner.net.state_dict())
     clean, noisy = moving_texture(frames=5, size=48)

@@ -139,7 +139,7 @@ def test_sure_estimates_the_true_error_without_the_clean_frames():
 class CopyNoisy(torch.nn.Module):
     """A refiner whose output is the noisy frame itself."""
 
-    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None, second=None):
         return noisy - (anchor if base is None else base)
 
 
@@ -177,7 +177,7 @@ class CopyNoisyByConvolution(torch.nn.Module):
         self.identity = torch.nn.Conv2d(3, 3, 1, bias=False)
         torch.nn.init.eye_(self.identity.weight[:, :, 0, 0])
 
-    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None, second=None):
         return self.identity(noisy) - (anchor if base is None else base)
 
 
@@ -241,7 +241,7 @@ def test_r2r_with_the_noises_own_correlation_brings_correlated_noise_closer_to_c
 class BlurNoisy(torch.nn.Module):
     """A refiner whose output is the noisy frame blurred by a 3x3 box."""
 
-    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None, second=None):
         blurred = torch.nn.functional.avg_pool2d(noisy, 3, 1, 1, count_include_pad=False)
         return blurred - (anchor if base is None else base)
 
@@ -265,7 +265,7 @@ def test_sure_with_the_measured_covariance_estimates_the_error_on_correlated_noi
 class BlurWhereBright(torch.nn.Module):
     """Blurs the noisy frame where the anchor is bright, copies it where dark."""
 
-    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None, second=None):
         blurred = torch.nn.functional.avg_pool2d(noisy, 3, 1, 1, count_include_pad=False)
         bright = anchor.mean(1, keepdim=True) > 0.5
         return torch.where(bright, blurred, noisy) - (anchor if base is None else base)
@@ -332,7 +332,7 @@ def test_the_anchors_nll_is_charged_at_the_level_of_each_pixels_brightness():
 class BoxAnchor(torch.nn.Module):
     """A refiner whose output is the anchor blurred by a 3x3 box."""
 
-    def forward(self, anchor, noisy, level, variance, base=None, fallback=None):
+    def forward(self, anchor, noisy, level, variance, base=None, fallback=None, second=None):
         blurred = torch.nn.functional.avg_pool2d(anchor, 3, 1, 1, count_include_pad=False)
         return blurred - (anchor if base is None else base)
 
