@@ -46,7 +46,7 @@ RELEASES: tuple[Release, ...] = (
         name="f2r-small",
         method="f2r",
         filename="f2r-small.safetensors",
-        sha256="b9a5d4321cbdd109cd08f4c1603f0023e93beaf9c0e7a0b10c9726c9399de5a0",
+        sha256="3930bff95506c3d806b9c952ad8125ac8368420f7b67ea85a59a2ba891f674b6",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT,
         # The CPU preset (over 2 frames/s at 640x480 on 2 cores), and for now the GPU default
