@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument(
         "--sigma-power", type=float, default=0.0, help="SURE per window weighs sigma^-P"
     )
+    parser.add_argument(
+        "--gate-rate", type=float, default=1.0, help="the gate learns at this times the rate"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     start = load_checkpoint(args.start)
@@ -112,6 +115,7 @@ def main() -> None:
         minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr, noise=args.noise,
         anchor_share=args.anchor, joint_share=args.joint, flow_cache=args.flow_cache,
         noisy_flows=args.noisy_flows, all_flows=args.all_flows, sigma_power=args.sigma_power,
+        gate_rate=args.gate_rate,
         frame_steps=tuple(int(s) for s in args.frame_steps.split(",")),
         anchor_only=("centre_view.", "gate.") if args.anchor_new_only else (),
     )  # fmt: skip

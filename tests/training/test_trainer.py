@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -6,6 +8,7 @@ from vdenoise.bench.metrics import psnr
 from vdenoise.checkpoint import load_checkpoint, read_metadata
 from vdenoise.errors import UsageError
 from vdenoise.models import build
+from vdenoise.models.f2r import F2R, PRESETS
 from vdenoise.models.flow import ByDevice
 from vdenoise.noise import NoiseModel
 from vdenoise.training.data import ClipSampler
@@ -216,3 +219,24 @@ def test_a_share_of_training_clips_is_rounded_and_clipped_to_8_bits(tmp_path, sh
     assert all(on_grid) == (share == 1.0) and any(on_grid) == (share > 0)
     stage_two = torch.cat([trainer._batch(refine)[0] for _ in range(5)])
     assert stage_two.min() < 0 or stage_two.max() > 1  # SURE's noise: never clipped
+
+
+def test_the_gate_learns_at_its_own_rate(tmp_path):
+    def one_step(rate):
+        torch.manual_seed(0)
+        config = replace(PRESETS["tiny"], spatial_fallback=True, fallback_posterior=True)
+        settings = TrainSettings(
+            steps=1, batch=2, crop=32, noise="gaussian:25", anchor_share=0.0, gate_rate=rate
+        )
+        sampler = ClipSampler(sequences(), 5, settings.crop, seed=0)
+        model = F2R(config)
+        start = model.refiner.net.dec0[-2].weight.detach().clone()
+        Trainer(
+            model, sampler, settings, tmp_path / f"{rate}.safetensors", torch.device("cpu")
+        ).run()
+        return model.refiner.net.dec0[-2].weight.detach() - start
+
+    plain, fast = one_step(1.0), one_step(5.0)
+    assert plain[12:].abs().max() > 0
+    torch.testing.assert_close(fast[12:], 5 * plain[12:], rtol=1e-4, atol=1e-9)
+    torch.testing.assert_close(fast[:12], plain[:12], rtol=0, atol=0)

@@ -362,14 +362,22 @@ class SpatialRefiner(nn.Module):
         self.net = UNet(3 + 3 + 1 + extra, 4 if self.gated else 3, config.refiner_width)
         self.net.quiet_output()
 
+    def gate_rows(self) -> list[tuple[nn.Parameter, slice]]:
+        """Where the gate's own weights are: the last layer's rows of its 4th output (a 2x2
+        block's 4 channels, last); none without a gate."""
+        if not self.gated:
+            return []
+        last = self.net.dec0[-2]
+        return [(last.weight, slice(12, None)), (last.bias, slice(12, None))]
+
     def set_gate(self, value: float) -> None:
         """The gate at `value` everywhere, whatever the inputs (its last layer's weights zero):
         after `UNet.load_grown` from a stage 2 without one, 0 leaves the output the grown
         one's, and GATE_START starts from the mix measured best."""
-        last = self.net.dec0[-2]
-        with torch.no_grad():  # the gate is the 4th output: its 2x2 block's 4 channels last
-            last.weight[12:].zero_()
-            last.bias[12:].fill_(value)
+        (weight, rows), (bias, _) = self.gate_rows()
+        with torch.no_grad():
+            weight[rows].zero_()
+            bias[rows].fill_(value)
 
     def forward(
         self,
