@@ -1,3 +1,3 @@
 """The package's version (a leaf module: anything may import it)."""
 
-__version__ = "0.18.0"
+__version__ = "0.19.0"

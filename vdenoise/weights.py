@@ -46,7 +46,7 @@ RELEASES: tuple[Release, ...] = (
         name="f2r-small",
         method="f2r",
         filename="f2r-small.safetensors",
-        sha256="98290466e96262bcb183e58b2f85da57a00306eb19967d04d43aea57e51a18ed",
+        sha256="d4e6cefec59569eeab2dc0d2fa9aedcb797477d42184b1c56ba0c73d212d78dc",
         license="Apache-2.0",
         training_data=TRAINPACK_8BIT,
         # The CPU preset (over 2 frames/s at 640x480 on 2 cores), and for now the GPU default
